@@ -1,0 +1,92 @@
+"""The learner's view of a set of episodes: padded torch tensors on the training device.
+
+This is the contract between the transport (which builds it from decoded episodes) and the
+algorithms (which only ever see a TrainingBatch). Shapes use R = episodes, T = longest episode
+in the batch, N = agents, S = state width, A = actions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from common.episode import Episode, episode_arrays
+from common.networks import TorchFeatures
+from envs.base import EnvSpec
+from envs.registry import family_module
+
+
+@dataclass
+class TrainingBatch:
+    obs: TorchFeatures  # leading (R, T, N): what each agent's policy saw before acting
+    state: torch.Tensor  # (R, T, S) float32 global state before acting
+    actions: torch.Tensor  # (R, T, N) long
+    rewards: torch.Tensor  # (R, T) float32 team reward (every agent receives it)
+    returns: torch.Tensor  # (R, T) float32 Monte-Carlo discounted return G_t of the team reward
+    valid: torch.Tensor  # (R, T) bool: step t exists in episode r (episodes may end early)
+    alive: torch.Tensor  # (R, T, N) bool: agent alive before acting (dead agents masked in actor losses)
+    positions: torch.Tensor  # (R, T, N, 2) float32 agent infos (x, y); (-1, -1) for dead agents
+    behaviour_logp: torch.Tensor  # (R, T, N) float32 log pi_behaviour(a_i | o_i) recorded by the actor
+    policy_version: torch.Tensor  # (R,) long version that produced each episode
+    learner_version: int  # version of the weights being updated (policy lag = learner_version - policy_version)
+
+    @property
+    def n_episodes(self) -> int:
+        return int(self.actions.shape[0])
+
+    @property
+    def n_steps(self) -> int:
+        return int(self.valid.sum())
+
+    @property
+    def policy_lag(self) -> torch.Tensor:
+        return self.learner_version - self.policy_version
+
+
+def discounted_returns(rewards: torch.Tensor, valid: torch.Tensor, gamma: float) -> torch.Tensor:
+    """G_t = r_t + gamma * G_{t+1} within each episode (padding contributes zero). O(T) vector ops."""
+    rewards = rewards * valid
+    returns = torch.zeros_like(rewards)
+    running = torch.zeros_like(rewards[:, 0])
+    for t in range(rewards.shape[1] - 1, -1, -1):
+        running = rewards[:, t] + gamma * running
+        returns[:, t] = running
+    return returns
+
+
+def build_batch(
+    episodes: list[Episode], spec: EnvSpec, device: torch.device | str, learner_version: int
+) -> TrainingBatch:
+    """Pad episodes to a common length, re-derive observations/state with the env's own decoder,
+    and move everything to the training device in one go."""
+    if not episodes:
+        raise ValueError("cannot build a batch from zero episodes")
+    r = len(episodes)
+    t = max(ep.length for ep in episodes)
+    arrays = episode_arrays(spec)
+    padded = {name: np.zeros((r, t, *s.shape), dtype=s.dtype) for name, s in arrays.items()}
+    valid = np.zeros((r, t), dtype=bool)
+    for i, ep in enumerate(episodes):
+        n = ep.length
+        valid[i, :n] = True
+        for name in arrays:
+            padded[name][i, :n] = ep.arrays[name]
+    family = family_module(spec.name)
+    obs, state = family.decode_batch(spec, {k: padded[k] for k in spec.wire}, (r, t))
+    valid_t = torch.from_numpy(valid).to(device)
+    rewards = torch.from_numpy(padded["rewards"]).to(device)
+    return TrainingBatch(
+        obs=TorchFeatures.from_numpy(obs, device),
+        state=torch.as_tensor(state, dtype=torch.float32, device=device),
+        actions=torch.from_numpy(padded["actions"].astype(np.int64)).to(device),
+        rewards=rewards,
+        returns=discounted_returns(rewards, valid_t, spec.gamma),
+        valid=valid_t,
+        alive=torch.from_numpy(padded["alive"]).to(device) & valid_t.unsqueeze(-1),
+        positions=torch.from_numpy(padded["positions"].astype(np.float32)).to(device),
+        behaviour_logp=torch.from_numpy(padded["logp"]).to(device),
+        policy_version=torch.tensor([int(ep.header.get("policy_version", 0)) for ep in episodes], device=device),
+        learner_version=int(learner_version),
+    )
