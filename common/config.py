@@ -55,7 +55,9 @@ class EnvConfig:
 class AlgoConfig:
     algo: str = "vast"  # vast | qtran | qmix | il  (flat methods are VAST with K = N, identity assignment)
     mixer: str = ""  # il | vdn | qmix | qtran (operator Psi); empty: qtran for vast, the algo's own otherwise
-    assign: str = ""  # random | fixed | spatial | metagrad | identity; empty: metagrad for vast, identity otherwise
+    assign: str = (
+        ""  # random | fixed | spatial | metagrad | identity; empty: metagrad for vast, identity otherwise
+    )
     eta: float = 0.25  # K = ceil(eta * N)
     spatial_centroids: str = "k"  # "k" (code) or "half" (paper: K/2)
     qtran_squared_opt: bool = False  # paper's squared L_opt instead of the code's linear one

@@ -26,8 +26,16 @@ class TorchFeatures:
 
     @staticmethod
     def from_numpy(features: Features, device: torch.device | str = "cpu") -> TorchFeatures:
-        dense = None if features.dense is None else torch.as_tensor(features.dense, dtype=torch.float32, device=device)
-        onehot = None if features.onehot is None else torch.as_tensor(features.onehot, dtype=torch.long, device=device)
+        dense = (
+            None
+            if features.dense is None
+            else torch.as_tensor(features.dense, dtype=torch.float32, device=device)
+        )
+        onehot = (
+            None
+            if features.onehot is None
+            else torch.as_tensor(features.onehot, dtype=torch.long, device=device)
+        )
         return TorchFeatures(dense, onehot)
 
     @property
@@ -85,7 +93,9 @@ class MLPTrunk(nn.Module):
     def __init__(self, dense_dim: int, onehot_dim: int, hidden: int, layers: int = 2):
         super().__init__()
         self.input = InputLayer(dense_dim, onehot_dim, hidden)
-        self.rest = nn.Sequential(*[m for _ in range(layers - 1) for m in (nn.Linear(hidden, hidden), nn.ELU())])
+        self.rest = nn.Sequential(
+            *[m for _ in range(layers - 1) for m in (nn.Linear(hidden, hidden), nn.ELU())]
+        )
 
     def forward(self, x: TorchFeatures) -> torch.Tensor:
         return self.rest(nn.functional.elu(self.input(x)))

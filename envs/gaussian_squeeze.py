@@ -18,7 +18,9 @@ DEFAULT_MU = 400.0
 DEFAULT_SIGMA = 200.0
 
 
-def gaussian_squeeze(x: np.ndarray | float, mu: float = DEFAULT_MU, sigma: float = DEFAULT_SIGMA) -> np.ndarray:
+def gaussian_squeeze(
+    x: np.ndarray | float, mu: float = DEFAULT_MU, sigma: float = DEFAULT_SIGMA
+) -> np.ndarray:
     """System performance GS(x); the integer optimum for mu=400, sigma=200 is GS(445) = 423.0326."""
     x = np.asarray(x, dtype=np.float64)
     return x * np.exp(-(((x - mu) / sigma) ** 2))
@@ -78,7 +80,9 @@ class GaussianSqueezeEnv:
     def step(self, actions: np.ndarray) -> StepResult:
         actions = np.asarray(actions)
         if actions.shape != (self.batch_size, self.spec.n_agents):
-            raise ValueError(f"actions must have shape {(self.batch_size, self.spec.n_agents)}, got {actions.shape}")
+            raise ValueError(
+                f"actions must have shape {(self.batch_size, self.spec.n_agents)}, got {actions.shape}"
+            )
         total = actions.sum(axis=1, dtype=np.int64)
         gs = gaussian_squeeze(total, self._mu, self._sigma)
         reward = np.where(self._done, 0.0, gs).astype(np.float32)
@@ -94,7 +98,9 @@ def make_env(spec: EnvSpec, batch_size: int) -> GaussianSqueezeEnv:
     return GaussianSqueezeEnv(spec, batch_size)
 
 
-def decode_batch(spec: EnvSpec, wire: dict[str, np.ndarray], lead: tuple[int, int]) -> tuple[Features, np.ndarray]:
+def decode_batch(
+    spec: EnvSpec, wire: dict[str, np.ndarray], lead: tuple[int, int]
+) -> tuple[Features, np.ndarray]:
     r, t = lead
     ids = np.tile(np.arange(spec.n_agents, dtype=np.int64), (r, t, 1))
     return Features(dense=None, onehot=ids), np.zeros((r, t, spec.state_dim), dtype=np.float32)

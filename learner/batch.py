@@ -30,7 +30,9 @@ class TrainingBatch:
     positions: torch.Tensor  # (R, T, N, 2) float32 agent infos (x, y); (-1, -1) for dead agents
     behaviour_logp: torch.Tensor  # (R, T, N) float32 log pi_behaviour(a_i | o_i) recorded by the actor
     policy_version: torch.Tensor  # (R,) long version that produced each episode
-    learner_version: int  # version of the weights being updated (policy lag = learner_version - policy_version)
+    learner_version: (
+        int  # version of the weights being updated (policy lag = learner_version - policy_version)
+    )
 
     @property
     def n_episodes(self) -> int:
@@ -87,6 +89,8 @@ def build_batch(
         alive=torch.from_numpy(padded["alive"]).to(device) & valid_t.unsqueeze(-1),
         positions=torch.from_numpy(padded["positions"].astype(np.float32)).to(device),
         behaviour_logp=torch.from_numpy(padded["logp"]).to(device),
-        policy_version=torch.tensor([int(ep.header.get("policy_version", 0)) for ep in episodes], device=device),
+        policy_version=torch.tensor(
+            [int(ep.header.get("policy_version", 0)) for ep in episodes], device=device
+        ),
         learner_version=int(learner_version),
     )

@@ -1,0 +1,170 @@
+"""The actor role: B environment copies, CPU policy inference, weights in, episodes out.
+
+sync:  for each policy version v, play this actor's share of the E work slots of v (slot j belongs
+       to actor j mod M), seeded from (seed, v, actor), then wait for version v+1. The learner sorts by
+       slot, so a sync run is reproducible for a seed whatever the timing.
+async: play batches back to back with whatever weights are newest; never wait for the learner.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+
+import numpy as np
+import torch
+
+from actors.rollout import rollout
+from actors.sender import EpisodeSender
+from actors.weights import WeightClient
+from common.config import Config
+from common.lifecycle import StopFlag
+from common.metrics import RoleMetrics
+from common.networks import PolicyNet
+from common.store import RunStore
+from envs.registry import make_env, make_spec, parse_name
+
+
+def derive_seed(*parts: int) -> int:
+    """A stable 63-bit seed from integers (numpy SeedSequence hashing)."""
+    return int(
+        np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(2, np.uint64)[0] >> 1
+    )
+
+
+def sync_slots(actor_id: int, n_actors: int, episodes_per_update: int) -> list[int]:
+    return list(range(actor_id, episodes_per_update, n_actors))
+
+
+class ActorRole:
+    def __init__(self, cfg: Config, store: RunStore, metrics: RoleMetrics, log: logging.Logger):
+        self.cfg = cfg
+        self.store = store
+        self.log = log
+        self.id = cfg.actor.id
+        family, _ = parse_name(cfg.env.name)
+        self.spec = make_spec(cfg.env.name, **cfg.env.options(family))
+        self.policy = PolicyNet(
+            self.spec.obs_dense_dim, self.spec.obs_onehot_dim, self.spec.n_actions, cfg.algo.actor_hidden
+        )
+        self.policy.eval()
+        self.version = -1
+        # random per process start: episode keys stay unique across restarts and across actors sharing an id
+        self.incarnation = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+        self.seq = 0
+        m = metrics
+        self.m_env_steps = m.counter("vast_actor_env_steps_total", "Environment steps (per copy)")
+        self.m_agent_steps = m.counter("vast_actor_agent_steps_total", "Agent steps")
+        self.m_episodes = m.counter("vast_actor_episodes_total", "Episodes played")
+        self.m_version = m.gauge("vast_actor_policy_version", "Policy version in use")
+        self.m_weight_updates = m.counter(
+            "vast_actor_weight_updates_total", "Weight versions loaded", ("source",)
+        )
+        self.m_rollout = m.histogram(
+            "vast_actor_rollout_seconds",
+            "Wall time of one batched rollout",
+            (0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
+        )
+        self.weights = WeightClient(cfg.actor.weights_addr, store)
+        self.sender = EpisodeSender(
+            cfg.actor.replay_addr, cfg.actor.ack_timeout_s, cfg.actor.max_in_flight, log, m
+        )
+
+    def _load(self, update: tuple[int, dict] | None, source: str) -> bool:
+        if update is None or update[0] <= self.version:
+            return False
+        version, params = update
+        state = {k: torch.from_numpy(np.array(v)) for k, v in params.items()}
+        self.policy.load_state_dict(state)
+        self.version = version
+        self.m_version.set(version)
+        self.m_weight_updates.labels(source).inc()
+        return True
+
+    def refresh(self, wait_s: float, stop: StopFlag) -> bool:
+        """Load newer weights: from the broadcast within wait_s, else from Redis. True if updated."""
+        if self._load(self.weights.poll(wait_s), "broadcast"):
+            return True
+        return self._load(self.weights.fetch(), "redis")
+
+    def _play(self, n_copies: int, seed: int, slots: list[int]) -> None:
+        env = make_env(self.spec, n_copies)
+        gen = torch.Generator().manual_seed(seed)
+        start = time.perf_counter()
+        episodes, stats = rollout(
+            env,
+            self.policy,
+            seed,
+            gen,
+            {"run": self.store.run, "actor_id": self.id, "policy_version": self.version},
+        )
+        self.m_rollout.observe(time.perf_counter() - start)
+        self.m_env_steps.inc(stats.env_steps)
+        self.m_agent_steps.inc(stats.agent_steps)
+        self.m_episodes.inc(len(episodes))
+        for episode, slot in zip(episodes, slots):
+            episode.header["slot"] = slot
+            episode.header["episode_id"] = (self.incarnation << 32) | self.seq
+            self.seq += 1
+        self._pending_send = episodes
+
+    def run(self, stop: StopFlag) -> None:
+        cfg = self.cfg
+        mode = cfg.learner.mode
+        e, m = cfg.learner.episodes_per_update, cfg.actors
+        slots = sync_slots(self.id, m, e) if mode == "sync" else []
+        if mode == "sync" and not slots:
+            self.log.warning(
+                "actor %d has no sync slots (%d actors for %d episodes per update): idle", self.id, m, e
+            )
+        batch = cfg.actor.batch_envs or (len(slots) if mode == "sync" else max(1, math.ceil(e / m)))
+        self.log.info("actor %d: %s mode, %d env copies of %s", self.id, mode, batch, self.spec.name)
+        done_version = -1
+        rounds = 0
+        while not stop.is_set():
+            self.store_heartbeat()
+            if mode == "sync":
+                if self.version <= done_version:
+                    self.refresh(cfg.actor.weight_wait_s, stop)
+                    self.sender.poll(0)
+                    continue
+                if slots:
+                    self._play(len(slots), derive_seed(cfg.run.seed, self.version, self.id), slots)
+                    self._send_all(stop)
+                done_version = self.version
+            else:
+                self.refresh(0.0, stop)
+                if self.version < 0:
+                    self.refresh(cfg.actor.weight_wait_s, stop)
+                    continue
+                self._play(batch, derive_seed(cfg.run.seed, self.version, self.id, rounds), [-1] * batch)
+                rounds += 1
+                self._send_all(stop)
+            self.sender.poll(0)
+        self.sender.flush(StopFlag(), deadline_s=2.0)
+        self.sender.close()
+        self.weights.close()
+        self.log.info(
+            "actor %d stopped (%s): %d episodes acked, rejected %s",
+            self.id,
+            stop.reason,
+            self.sender.acked,
+            self.sender.rejected or "none",
+        )
+
+    def _send_all(self, stop: StopFlag) -> None:
+        for episode in self._pending_send:
+            if not self.sender.send(episode, stop):
+                return
+        self._pending_send = []
+
+    def store_heartbeat(self) -> None:
+        now = time.monotonic()
+        if now - getattr(self, "_last_beat", 0.0) > 2.0:
+            self._last_beat = now
+            try:
+                self.store.heartbeat("actor", str(self.id))
+            except Exception as exc:  # Redis down: keep acting, episodes are retried by the sender
+                self.log.warning("heartbeat failed: %s", exc)

@@ -1,0 +1,98 @@
+"""Transport throughput: actor -> ZeroMQ -> replay (separate process) -> Redis, acknowledged.
+
+Run: .venv/bin/python benchmarks/bench_transport.py
+Prints, per env: bytes per episode, acknowledged episodes/s and MB/s (median of repeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from actors.sender import EpisodeSender  # noqa: E402
+from common.codec import encode_episode  # noqa: E402
+from common.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from common.lifecycle import StopFlag  # noqa: E402
+from common.store import RunStore, connect  # noqa: E402
+from tests.helpers import make_episodes, wait_until  # noqa: E402
+
+
+def bench_env(env_name: str, episodes: int, repeats: int, redis_url: str) -> dict:
+    run = f"bench-{env_name}"
+    port = free_port()
+    addr = f"tcp://127.0.0.1:{port}"
+    replay = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "common.cli",
+            "replay",
+            "--env",
+            env_name,
+            "--run-name",
+            run,
+            "--redis-url",
+            redis_url,
+            "--replay.bind",
+            addr,
+            "--replay.stream_maxlen",
+            str(10 * episodes),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    store = RunStore(connect(redis_url), run)
+    try:
+        wait_until(lambda: "replay:0" in store.endpoints(), 30, "replay to start")
+        batch = make_episodes(env_name, min(episodes, 64), run)
+        size = len(encode_episode(batch[0]))
+        rates = []
+        for rep in range(repeats):
+            sender = EpisodeSender(addr, ack_timeout_s=30, max_in_flight=256, log=logging.getLogger("bench"))
+            stop = StopFlag()
+            start = time.perf_counter()
+            for i in range(episodes):
+                ep = batch[i % len(batch)]
+                ep.header["episode_id"] = rep * 10_000_000 + i
+                sender.send(ep, stop)
+            assert sender.flush(stop, 300)
+            rates.append(episodes / (time.perf_counter() - start))
+            sender.close()
+            store.r.delete(store.episodes_key)
+        eps = statistics.median(rates)
+        return {"env": env_name, "bytes/episode": size, "episodes/s": eps, "MB/s": eps * size / 1e6}
+    finally:
+        replay.terminate()
+        replay.wait(10)
+        store.r.close()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--envs", nargs="+", default=["gaussian-squeeze-200", "gaussian-squeeze-800"])
+    p.add_argument("--episodes", type=int, default=2000)
+    p.add_argument("--repeats", type=int, default=3)
+    args = p.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        server = EmbeddedRedis(Path(tmp)).start()
+        try:
+            rows = [bench_env(name, args.episodes, args.repeats, server.url) for name in args.envs]
+        finally:
+            server.stop()
+    print(f"{'env':<24}{'bytes/episode':>15}{'episodes/s':>13}{'MB/s':>9}")
+    for r in rows:
+        print(f"{r['env']:<24}{r['bytes/episode']:>15,}{r['episodes/s']:>13,.0f}{r['MB/s']:>9.1f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,147 @@
+"""The whole system as real processes: embedded Redis, replay, learner and two actors.
+
+Asserts what the walking skeleton promises: episodes of every actor are trained on, every actor
+receives newer weights, every metrics endpoint answers, and the process tree ends cleanly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from common.config import resolve
+from common.local import LocalCluster
+from learner.curve import read_rows
+from tests.helpers import wait_until
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def scrape(url: str) -> dict[str, float]:
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        assert resp.status == 200
+        text = resp.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
+
+
+def _config(tmp_path, **extra):
+    overrides = {
+        "env.name": "gaussian-squeeze-50",
+        "run.dir": str(tmp_path),
+        "run.name": "system",
+        "run.updates": "12",
+        "run.seed": "3",
+        "learner.eval_every": "4",
+        "actors": "2",
+    }
+    overrides.update(extra)
+    return resolve(None, overrides, environ={})
+
+
+@pytest.mark.timeout(180)
+def test_learner_replay_and_two_actors_as_processes(tmp_path):
+    cfg = _config(tmp_path)
+    cluster = LocalCluster(cfg).start()
+    try:
+        endpoints = cluster.endpoints(timeout_s=60)
+        assert set(endpoints) == {"replay:0", "learner:0", "actor:0", "actor:1"}
+        wait_until(cluster.learner_done, 120, "the learner to finish 12 updates")
+        cluster.check_children()  # nobody crashed
+        assert cluster.procs["learner"].returncode == 0
+        for role, url in endpoints.items():
+            if role == "learner:0":
+                continue  # finished: its endpoint went away with it
+            metrics = scrape(url)
+            assert any(name.startswith("vast_") for name in metrics), role
+            if role.startswith("actor"):
+                assert metrics["vast_actor_policy_version"] >= 11, f"{role} never saw newer weights"
+                assert (
+                    metrics['vast_actor_weight_updates_total{source="broadcast"}']
+                    + metrics.get('vast_actor_weight_updates_total{source="redis"}', 0)
+                    >= 11
+                )
+                assert metrics["vast_actor_episodes_total"] >= 5 * 12
+            else:
+                assert metrics["vast_replay_episodes_accepted_total"] >= 10 * 12
+                assert metrics['vast_replay_episodes_rejected_total{reason="malformed"}'] == 0
+    finally:
+        procs = list(cluster.procs.values())
+        cluster.stop()
+    # every child ended on its own SIGTERM handling (exit code 0), Redis included
+    for name, proc in cluster.procs.items():
+        assert proc.returncode == 0, f"{name} exited with {proc.returncode}"
+    assert cluster.redis.proc.poll() is not None
+    assert not [p for p in procs if psutil.pid_exists(p.pid) and psutil.Process(p.pid).status() != "zombie"]
+    rows = read_rows(tmp_path / "system" / "metrics.jsonl")
+    assert [r["update"] for r in rows] == list(range(1, 13))
+    assert [r["version"] for r in rows] == list(range(1, 13))
+    assert all(r["episodes"] == 10 * r["update"] for r in rows)
+    assert all(r["from_actors"] == [0, 1] for r in rows), "every batch holds episodes of both actors"
+    assert sum(r["eval_metric"] is not None for r in rows) == 3
+    for name in ("config.json", "checkpoint.pt", "learning_curve.png", "summary.json"):
+        assert (tmp_path / "system" / name).exists(), name
+
+
+def _descendants(pid: int) -> list[psutil.Process]:
+    try:
+        return psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+@pytest.mark.timeout(240)
+def test_vast_train_cli_stops_cleanly_on_ctrl_c(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VAST_")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "common.cli",
+            "train",
+            "--env",
+            "gaussian-squeeze-50",
+            "--minutes",
+            "5",
+            "--run-dir",
+            str(tmp_path),
+            "--run-name",
+            "cli",
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        metrics_log = tmp_path / "cli" / "metrics.jsonl"
+        wait_until(lambda: len(read_rows(metrics_log)) >= 3, 120, "three updates")
+        children = _descendants(proc.pid)
+        assert len(children) >= 5  # redis, replay, learner, 2 actors
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    text = out.decode()
+    assert proc.returncode == 130, text
+    assert "metrics" in text and "http://" in text  # endpoints were printed at start
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert not alive, f"orphaned: {alive}"
+    run = tmp_path / "cli"
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["updates"] >= 3 and "SIGTERM" in summary["stopped_by"]
+    assert (run / "checkpoint.pt").exists() and (run / "learning_curve.png").exists()
