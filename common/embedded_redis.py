@@ -37,7 +37,7 @@ class EmbeddedRedis:
     """Start/stop one redis-server process; `url` is ready once `start` returns."""
 
     def __init__(self, workdir: Path, port: int = 0, appendonly: bool = False):
-        self.workdir = Path(workdir)
+        self.workdir = Path(workdir).resolve()
         self.port = port or free_port()
         self.appendonly = appendonly
         self.proc: subprocess.Popen | None = None

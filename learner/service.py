@@ -59,6 +59,7 @@ class LearnerRole:
         self.updates = 0
         self.episodes_consumed = 0
         self.env_steps = 0
+        self.dropped_total = 0
         if cfg.learner.resume:
             self._restore(cfg.learner.resume)
         m = metrics
@@ -158,12 +159,14 @@ class LearnerRole:
                     ep = decode_episode(blob, self._spec_for, self.cfg.replay.max_episode_bytes)
                 except CodecError as exc:
                     self.m_dropped.labels("invalid").inc()
+                    self.dropped_total += 1
                     self.limited.warning("invalid", "dropping invalid stored episode: %s", exc)
                     dropped.append(entry_id)
                     continue
                 reason = self._accept(ep, kept)
                 if reason is not None:
                     self.m_dropped.labels(reason).inc()
+                    self.dropped_total += 1
                     dropped.append(entry_id)
                     continue
                 key = ep.header["slot"] if self.cfg.learner.mode == "sync" else len(kept)
@@ -239,6 +242,8 @@ class LearnerRole:
                     "train_return": float(np.mean([ep.header["ret"] for ep in episodes])),
                     "eval_metric": eval_metric,
                     "policy_lag_mean": float(lags.mean()),
+                    "policy_lag_max": int(lags.max()),
+                    "dropped": self.dropped_total,
                     "from_actors": sorted({int(ep.header["actor_id"]) for ep in episodes}),
                     "wall_s": round(time.monotonic() - t0, 4),
                     "time_wait_s": round(t_batch - t_wait, 5),
