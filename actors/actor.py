@@ -54,6 +54,8 @@ class ActorRole:
         # random per process start: episode keys stay unique across restarts and across actors sharing an id
         self.incarnation = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
         self.seq = 0
+        self._envs: dict[int, object] = {}
+        self._pending_send: list = []
         m = metrics
         self.m_env_steps = m.counter("vast_actor_env_steps_total", "Environment steps (per copy)")
         self.m_agent_steps = m.counter("vast_actor_agent_steps_total", "Agent steps")
@@ -89,8 +91,14 @@ class ActorRole:
             return True
         return self._load(self.weights.fetch(), "redis")
 
+    def _env(self, n_copies: int):
+        """Environments are built once per batch size and reset for every rollout."""
+        if n_copies not in self._envs:
+            self._envs[n_copies] = make_env(self.spec, n_copies)
+        return self._envs[n_copies]
+
     def _play(self, n_copies: int, seed: int, slots: list[int]) -> None:
-        env = make_env(self.spec, n_copies)
+        env = self._env(n_copies)
         gen = torch.Generator().manual_seed(seed)
         start = time.perf_counter()
         episodes, stats = rollout(

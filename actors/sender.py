@@ -38,6 +38,7 @@ class EpisodeSender:
         self.pending: dict[bytes, _Pending] = {}
         self.acked = 0
         self.rejected: dict[str, int] = {}
+        self.send_full = 0  # transmissions skipped because the socket queue was full
         self.sock = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
         self.sock.setsockopt(zmq.SNDHWM, max(4 * max_in_flight, 100))
@@ -62,7 +63,12 @@ class EpisodeSender:
         )
 
     def _transmit(self, key: bytes, blob: bytes) -> None:
-        self.sock.send_multipart([EPISODE, key, blob], copy=len(blob) < 65536)
+        """Never blocks: with replay unreachable and the queue full, the message is simply resent later."""
+        try:
+            self.sock.send_multipart([EPISODE, key, blob], flags=zmq.NOBLOCK, copy=len(blob) < 65536)
+        except zmq.Again:
+            self.send_full += 1
+            return
         if self.m_sent:
             self.m_sent.inc()
             self.m_bytes.inc(len(blob))

@@ -62,7 +62,9 @@ def run_role(role: str, cfg: Config) -> int:
         port += cfg.actor.id  # one host, many actors: consecutive ports
     url = metrics.serve(port, addr="0.0.0.0" if port else "127.0.0.1")
     log.info("metrics at %s", url)
-    store = RunStore(connect(cfg.redis_url), cfg.run.name)
+    store = RunStore(
+        connect(cfg.redis_url, timeout_s=max(5.0, cfg.learner.read_timeout_s + 2.0)), cfg.run.name
+    )
     _announce(store, role, ident, url, stop, log)
     try:
         if role == "replay":

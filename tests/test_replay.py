@@ -24,8 +24,8 @@ LOG = logging.getLogger("test")
 
 
 class RunningReplay:
-    def __init__(self, store: RunStore, env_name: str = "gaussian-squeeze-50"):
-        port = free_port()
+    def __init__(self, store: RunStore, env_name: str = "gaussian-squeeze-50", port: int = 0):
+        port = port or free_port()
         self.cfg = resolve(None, {"env.name": env_name, "replay.bind": f"tcp://127.0.0.1:{port}"}, environ={})
         self.addr = f"tcp://127.0.0.1:{port}"
         self.metrics = RoleMetrics("replay")
@@ -133,3 +133,26 @@ def test_nothing_is_acked_while_redis_is_down_and_nothing_is_lost(tmp_path, run_
         sender.close()
         replay.close()
         server.stop()
+
+
+def test_sender_never_blocks_without_replay_and_delivers_once_replay_appears(store):
+    port = free_port()
+    sender = EpisodeSender(f"tcp://127.0.0.1:{port}", ack_timeout_s=0.2, max_in_flight=4, log=LOG)
+    episodes = make_episodes("gaussian-squeeze-50", 5, store.run)
+    stop = StopFlag()
+    for ep in episodes[:4]:
+        assert sender.send(ep, stop)
+    for _ in range(20):  # resend rounds with nobody listening must neither block nor fail
+        sender.poll(0.05)
+    timer = threading.Timer(0.5, stop.set)
+    timer.start()
+    assert sender.send(episodes[4], stop) is False, "a full window waits, but gives up when stopped"
+    timer.join()
+    replay = RunningReplay(store, port=port)  # replay comes up on the address the sender keeps retrying
+    try:
+        assert sender.flush(StopFlag(), deadline_s=20)
+        assert _stored(store) == [ep.key for ep in episodes[:4]]
+        assert replay.value("vast_replay_episodes_accepted_total") == 4
+    finally:
+        sender.close()
+        replay.close()

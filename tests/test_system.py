@@ -196,3 +196,54 @@ def test_async_mode_bounds_policy_lag(tmp_path):
     assert len(rows) == 30
     assert all(r["policy_lag_max"] <= 1 for r in rows)
     assert all(r["episodes"] == 10 * r["update"] for r in rows)
+
+
+@pytest.mark.timeout(240)
+def test_roles_started_separately_configured_by_environment_only(tmp_path, redis_server, run_name):
+    """The container path: `vast replay|learner|actor` as separate processes, configured only through
+    VAST_* environment variables and connected by host:port."""
+    from common.embedded_redis import free_port
+
+    replay_port, weights_port = free_port(), free_port()
+    base = {k: v for k, v in os.environ.items() if not k.startswith("VAST_")}
+    base.update(
+        {
+            "VAST_REDIS_URL": redis_server.url,
+            "VAST_RUN__NAME": run_name,
+            "VAST_RUN__DIR": str(tmp_path),
+            "VAST_RUN__UPDATES": "6",
+            "VAST_ENV__NAME": "gaussian-squeeze-30",
+            "VAST_LEARNER__MODE": "async",
+            "VAST_LEARNER__EVAL_EVERY": "0",
+            "VAST_REPLAY__BIND": f"tcp://127.0.0.1:{replay_port}",
+            "VAST_LEARNER__WEIGHTS_BIND": f"tcp://127.0.0.1:{weights_port}",
+            "VAST_ACTOR__REPLAY_ADDR": f"tcp://127.0.0.1:{replay_port}",
+            "VAST_ACTOR__WEIGHTS_ADDR": f"tcp://127.0.0.1:{weights_port}",
+            "VAST_ACTORS": "1",
+        }
+    )
+    procs = {
+        role: subprocess.Popen(
+            [sys.executable, "-m", "common.cli", role],
+            cwd=ROOT,
+            env=base,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        for role in ("replay", "learner", "actor")
+    }
+    try:
+        procs["learner"].wait(180)
+        assert procs["learner"].returncode == 0, procs["learner"].stdout.read().decode()[-3000:]
+        for role in ("replay", "actor"):
+            assert procs[role].poll() is None, f"{role} died: {procs[role].stdout.read().decode()[-3000:]}"
+            procs[role].send_signal(signal.SIGTERM)
+            assert procs[role].wait(30) == 0
+    finally:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+    rows = read_rows(tmp_path / run_name / "metrics.jsonl")
+    assert [r["update"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    saved = json.loads((tmp_path / run_name / "config.json").read_text())
+    assert saved["learner"]["mode"] == "async" and saved["env"]["name"] == "gaussian-squeeze-30"
