@@ -1,0 +1,477 @@
+"""Compiled inner loops of Warehouse and Battle (numba, cached on disk).
+
+Why compiled: both domains process agents one at a time within a step (Warehouse in a shuffled order
+with collisions, Battle in an agent phase then an opponent phase), so the step is inherently a sequential
+loop per copy. The observation and state builders live here too and take a flat leading dim M, so the
+actor (M = B copies) and the learner's `decode_batch` (M = R * T steps) run exactly the same code.
+
+Randomness: every copy owns a splitmix64 stream (one uint64 of state), seeded per copy from
+`numpy.random.SeedSequence(seed).spawn(B)`, so copy i's episode depends only on (seed, i).
+
+Everything lives in one module on purpose: numba's disk cache only notices edits to the file that holds
+a function, so helpers shared by several kernels must sit in the same file as their callers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_S30, _S27, _S31, _S11 = np.uint64(30), np.uint64(27), np.uint64(31), np.uint64(11)
+_INV53 = 1.0 / 9007199254740992.0
+
+# action codes shared by both domains: 0 NOOP, 1 N (y+1), 2 S (y-1), 3 W (x-1), 4 E (x+1), 5 DROPOFF/ATTACK
+_DX = np.array([0, 0, 0, -1, 1, 0], dtype=np.int64)
+_DY = np.array([0, 1, -1, 0, 0, 0], dtype=np.int64)
+
+
+def seed_streams(seed: int, batch_size: int) -> np.ndarray:
+    """Per-copy RNG states: copy i gets SeedSequence(seed).spawn(B)[i] (independent of B)."""
+    children = np.random.SeedSequence(int(seed)).spawn(batch_size)
+    return np.array([c.generate_state(1, np.uint64)[0] for c in children], dtype=np.uint64)
+
+
+@njit(cache=True, inline="always")
+def _next_u64(rng, b):
+    z = rng[b] + _GOLDEN
+    rng[b] = z
+    z = (z ^ (z >> _S30)) * _MIX1
+    z = (z ^ (z >> _S27)) * _MIX2
+    return z ^ (z >> _S31)
+
+
+@njit(cache=True, inline="always")
+def _randint(rng, b, n):
+    """Uniform integer in [0, n) (53-bit float scaling; the bias is below 2^-40 for the n used here)."""
+    u = float(_next_u64(rng, b) >> _S11) * _INV53
+    k = int(u * n)
+    return k if k < n else n - 1
+
+
+@njit(cache=True, inline="always")
+def _order(rng, b, perm, fixed_order):
+    """Fill perm with this step's processing order: a fresh Fisher-Yates shuffle, or the forced order."""
+    n = perm.shape[0]
+    if fixed_order[0] >= 0:
+        for k in range(n):
+            perm[k] = fixed_order[k]
+        return
+    for k in range(n):
+        perm[k] = k
+    for k in range(n - 1, 0, -1):
+        j = _randint(rng, b, k + 1)
+        tmp = perm[k]
+        perm[k] = perm[j]
+        perm[j] = tmp
+
+
+# ----------------------------------------------------------------------------------------------- Warehouse
+
+
+@njit(cache=True, inline="always")
+def _wh_new_order(rng, b, items, i):
+    """Bucket 0 of a fresh order: 5 items i.i.d. uniform over types 2..5, stored as per-type counts."""
+    for k in range(4):
+        items[b, i, k] = 0
+    for _ in range(5):
+        items[b, i, _randint(rng, b, 4)] += 1
+
+
+@njit(cache=True)
+def wh_reset(rng, pos, items, starts, distinct):
+    """Start cells drawn uniformly (with replacement, or distinct when `distinct`) and fresh orders."""
+    n_copies, n = pos.shape[0], pos.shape[1]
+    k = starts.shape[0]
+    pool = np.empty(k, dtype=np.int64)
+    for b in range(n_copies):
+        if distinct:
+            for j in range(k):
+                pool[j] = j
+            for i in range(n):  # partial Fisher-Yates: the first n entries are a uniform sample
+                j = i + _randint(rng, b, k - i)
+                tmp = pool[i]
+                pool[i] = pool[j]
+                pool[j] = tmp
+                pos[b, i, 0] = starts[pool[i], 0]
+                pos[b, i, 1] = starts[pool[i], 1]
+        else:
+            for i in range(n):
+                s = _randint(rng, b, k)
+                pos[b, i, 0] = starts[s, 0]
+                pos[b, i, 1] = starts[s, 1]
+        for i in range(n):
+            _wh_new_order(rng, b, items, i)
+
+
+@njit(cache=True)
+def wh_step(rng, pos, items, t, done, completed, actions, types, moves, fixed_order, t_limit, reward):
+    """One step of every copy (reference-spec §1.1 'Dynamics and collision order' and 'Rewards')."""
+    n_copies, n = pos.shape[0], pos.shape[1]
+    w, h = types.shape[0], types.shape[1]
+    occ = np.zeros((w, h), dtype=np.int32)  # kept all-zero between copies
+    perm = np.empty(n, dtype=np.int64)
+    for b in range(n_copies):
+        if done[b]:
+            reward[b] = 0.0
+            continue
+        for i in range(n):
+            occ[pos[b, i, 0], pos[b, i, 1]] += 1
+        _order(rng, b, perm, fixed_order)
+        r = 0.0
+        n_completed = 0
+        for k in range(n):
+            i = perm[k]
+            a = actions[b, i]
+            x = pos[b, i, 0]
+            y = pos[b, i, 1]
+            if 1 <= a <= 4:
+                if moves[x, y] & (1 << (a - 1)):
+                    nx = x + _DX[a]
+                    ny = y + _DY[a]
+                    if 0 <= nx < w and 0 <= ny < h:
+                        if types[nx, ny] < 0 or occ[nx, ny] > 0:
+                            r -= 0.5
+                        else:
+                            occ[x, y] -= 1
+                            occ[nx, ny] += 1
+                            pos[b, i, 0] = nx
+                            pos[b, i, 1] = ny
+            elif a == 5:
+                ty = types[x, y]
+                left = items[b, i, 0] + items[b, i, 1] + items[b, i, 2] + items[b, i, 3]
+                if left > 0:
+                    if 2 <= ty <= 5 and items[b, i, ty - 2] > 0:
+                        items[b, i, ty - 2] -= 1
+                        r += 1.0
+                elif ty == 0:
+                    r += 1.0
+                    n_completed += 1
+                    _wh_new_order(rng, b, items, i)
+        r -= 0.01 * (n - n_completed)
+        completed[b] += n_completed
+        for i in range(n):
+            occ[pos[b, i, 0], pos[b, i, 1]] -= 1
+        t[b] += 1
+        if t[b] >= t_limit:
+            done[b] = True
+        reward[b] = r
+
+
+@njit(cache=True)
+def wh_observe(pos, items, types, out):
+    """Local 5x5 views, (M, N, 5*5*5) flattened as [c][2+dx][2+dy] (reference-spec §1.1)."""
+    m_rows, n = pos.shape[0], pos.shape[1]
+    w, h = types.shape[0], types.shape[1]
+    occ = np.zeros((w, h), dtype=np.int32)
+    for m in range(m_rows):
+        for i in range(n):
+            occ[pos[m, i, 0], pos[m, i, 1]] += 1
+        for i in range(n):
+            x = pos[m, i, 0]
+            y = pos[m, i, 1]
+            left = items[m, i, 0] + items[m, i, 1] + items[m, i, 2] + items[m, i, 3]
+            o = out[m, i]
+            for u in range(5):
+                cx = x + u - 2
+                for v in range(5):
+                    cy = y + v - 2
+                    j = u * 5 + v
+                    o[j] = 1.0 if (u == 2 and v == 2) else 0.0
+                    if cx < 0 or cx >= w or cy < 0 or cy >= h or types[cx, cy] < 0:
+                        o[25 + j] = 1.0
+                        o[50 + j] = 0.0
+                        o[75 + j] = 0.0
+                        o[100 + j] = 0.0
+                        continue
+                    ty = types[cx, cy]
+                    o[25 + j] = 0.0
+                    o[50 + j] = occ[cx, cy] - (1 if (u == 2 and v == 2) else 0)
+                    if left > 0:
+                        o[75 + j] = items[m, i, ty - 2] if ty >= 2 else 0.0
+                        o[100 + j] = 1.0 if ty == 0 else 0.0
+                    else:
+                        o[75 + j] = 1.0 if ty == 0 else 0.0
+                        o[100 + j] = 0.0
+        for i in range(n):
+            occ[pos[m, i, 0], pos[m, i, 1]] -= 1
+
+
+@njit(cache=True)
+def wh_state(pos, items, types, out):
+    """Global state (M, 30*W*H) flattened as [c][x][y] (reference-spec §1.1; T = 6 types)."""
+    m_rows, n = pos.shape[0], pos.shape[1]
+    w, h = types.shape[0], types.shape[1]
+    plane = w * h
+    for m in range(m_rows):
+        o = out[m]
+        o[:] = 0.0
+        for x in range(w):
+            for y in range(h):
+                o[x * h + y] = types[x, y]
+        for i in range(n):
+            x = pos[m, i, 0]
+            y = pos[m, i, 1]
+            cell = x * h + y
+            ty = types[x, y]
+            left = items[m, i, 0] + items[m, i, 1] + items[m, i, 2] + items[m, i, 3]
+            if left > 0:
+                in_first = ty >= 2 and items[m, i, ty - 2] > 0
+                for p in range(2, 6):
+                    if items[m, i, p - 2] > 0:
+                        o[(3 + p) * plane + cell] += 1.0
+            else:
+                in_first = ty == 0
+            o[9 * plane + cell] += 1.0  # the final drop-off [0]: bucket 1 of 2, or bucket 0 of 1
+            if in_first:
+                o[plane + cell] += 1.0
+            else:
+                o[2 * plane + cell] += 1.0
+
+
+# -------------------------------------------------------------------------------------------------- Battle
+
+
+@njit(cache=True, inline="always")
+def _bt_move(px, py, a, w, h):
+    nx = px + _DX[a]
+    ny = py + _DY[a]
+    if 0 <= nx < w and 0 <= ny < h:
+        return nx, ny
+    return px, py
+
+
+@njit(cache=True, inline="always")
+def _bt_bucket(xy, hp, h, cells, start, members):
+    """Counting sort of the alive units by cell: members[start[c]:start[c+1]] are the units on cell c."""
+    n = xy.shape[0]
+    start[:] = 0
+    for j in range(n):
+        if hp[j] > 0:
+            start[xy[j, 0] * h + xy[j, 1] + 1] += 1
+    for c in range(cells):
+        start[c + 1] += start[c]
+    fill = start[:cells].copy()
+    for j in range(n):
+        if hp[j] > 0:
+            c = xy[j, 0] * h + xy[j, 1]
+            members[fill[c]] = j
+            fill[c] += 1
+
+
+@njit(cache=True, inline="always")
+def _bt_pick_alive(rng, b, hp, members, lo, hi):
+    """A uniformly random still-alive unit among members[lo:hi], or -1 if all of them died."""
+    alive = 0
+    for k in range(lo, hi):
+        if hp[members[k]] > 0:
+            alive += 1
+    if alive == 0:
+        return -1
+    r = _randint(rng, b, alive)
+    for k in range(lo, hi):
+        j = members[k]
+        if hp[j] > 0:
+            if r == 0:
+                return j
+            r -= 1
+    return -1
+
+
+@njit(cache=True)
+def bt_candidates(count, x, y, w):
+    """Opponent move candidates as counts (north, south, west, east) (reference-spec §1.2, phase 2).
+
+    The list starts as [WEST] when x >= W/2; every cell of the 7x7 view holding an alive agent adds
+    EAST/WEST by the sign of dx and NORTH/SOUTH by the sign of dy. All zero means "all 6 actions".
+    """
+    h = count.shape[1]
+    nn = ns = ne = 0
+    nw = 1 if 2 * x >= w else 0
+    for dx in range(-3, 4):
+        cx = x + dx
+        if cx < 0 or cx >= w:
+            continue
+        for dy in range(-3, 4):
+            cy = y + dy
+            if cy < 0 or cy >= h or count[cx, cy] == 0:
+                continue
+            if dx > 0:
+                ne += 1
+            elif dx < 0:
+                nw += 1
+            if dy > 0:
+                nn += 1
+            elif dy < 0:
+                ns += 1
+    return nn, ns, nw, ne
+
+
+@njit(cache=True)
+def bt_step(rng, axy, ahp, oxy, ohp, t, done, kills, actions, w, h, hp_max, damage, regen, t_limit,
+            fixed_order, reward):  # fmt: skip
+    """One step of every copy: shuffled agent phase, then opponents in id order (reference-spec §1.2).
+
+    HP is integer in units of 1/U HP (U = 10 for the code's 0.1 regeneration), so healing and damage are
+    exact. kills[b] = (opponents killed, agents killed) this episode.
+    """
+    n_copies, n = axy.shape[0], axy.shape[1]
+    cells = w * h
+    perm = np.empty(n, dtype=np.int64)
+    start = np.zeros(cells + 1, dtype=np.int64)
+    members = np.empty(n, dtype=np.int64)
+    count = np.zeros((w, h), dtype=np.int32)  # alive agents per cell in phase 2; all-zero between copies
+    for b in range(n_copies):
+        if done[b]:
+            reward[b] = 0.0
+            continue
+        r = 0.0
+        # phase 1: agents in a fresh random order; opponents stand still, so bucket them once
+        _bt_bucket(oxy[b], ohp[b], h, cells, start, members)
+        _order(rng, b, perm, fixed_order)
+        for k in range(n):
+            i = perm[k]
+            if ahp[b, i] <= 0:
+                continue
+            ahp[b, i] = min(ahp[b, i] + regen, hp_max)
+            a = actions[b, i]
+            if 1 <= a <= 4:
+                axy[b, i, 0], axy[b, i, 1] = _bt_move(axy[b, i, 0], axy[b, i, 1], a, w, h)
+            elif a == 5:
+                c = axy[b, i, 0] * h + axy[b, i, 1]
+                lo, hi = start[c], start[c + 1]
+                if lo == hi:
+                    r -= 0.1
+                else:
+                    j = _bt_pick_alive(rng, b, ohp[b], members, lo, hi)
+                    if j >= 0:
+                        ohp[b, j] -= damage
+                        r += 1.0
+                        if ohp[b, j] <= 0:
+                            ohp[b, j] = 0
+                            kills[b, 0] += 1
+        # phase 2: opponents in id order, against the agents' post-phase-1 positions
+        _bt_bucket(axy[b], ahp[b], h, cells, start, members)
+        for i in range(n):
+            if ahp[b, i] > 0:
+                count[axy[b, i, 0], axy[b, i, 1]] += 1
+        hits = 0
+        for j in range(n):
+            if ohp[b, j] <= 0:
+                continue
+            ohp[b, j] = min(ohp[b, j] + regen, hp_max)
+            x = oxy[b, j, 0]
+            y = oxy[b, j, 1]
+            c = x * h + y
+            lo, hi = start[c], start[c + 1]
+            if lo < hi:  # agents that were alive after phase 1 share the cell: attack (never move)
+                i = _bt_pick_alive(rng, b, ahp[b], members, lo, hi)
+                if i >= 0:
+                    ahp[b, i] -= damage
+                    hits += 1
+                    if ahp[b, i] <= 0:
+                        ahp[b, i] = 0
+                        kills[b, 1] += 1
+                        count[x, y] -= 1
+                continue
+            nn, ns, nw, ne = bt_candidates(count, x, y, w)
+            total = nn + ns + nw + ne
+            if total == 0:
+                a = _randint(rng, b, 6)
+            else:
+                u = _randint(rng, b, total)
+                if u < nn:
+                    a = 1
+                elif u < nn + ns:
+                    a = 2
+                elif u < nn + ns + nw:
+                    a = 3
+                else:
+                    a = 4
+            if 1 <= a <= 4:
+                oxy[b, j, 0], oxy[b, j, 1] = _bt_move(x, y, a, w, h)
+        for i in range(n):
+            if ahp[b, i] > 0:
+                count[axy[b, i, 0], axy[b, i, 1]] = 0
+        r -= 0.5 * hits
+        t[b] += 1
+        agents_left = 0
+        opponents_left = 0
+        for i in range(n):
+            if ahp[b, i] > 0:
+                agents_left += 1
+            if ohp[b, i] > 0:
+                opponents_left += 1
+        if t[b] >= t_limit or agents_left == 0 or opponents_left == 0:
+            done[b] = True
+        reward[b] = r
+
+
+@njit(cache=True)
+def bt_observe(axy, ahp, oxy, ohp, w, h, hp_scale, out):
+    """Local 7x7 views (M, N, 4*7*7) flattened as [c][3+dx][3+dy]; dead agents see all zeros.
+
+    hp_scale = 3U turns integer HP units into HP / 3.
+    """
+    m_rows, n = axy.shape[0], axy.shape[1]
+    n_opp = oxy.shape[1]
+    agrid = np.zeros((w, h), dtype=np.int64)
+    ogrid = np.zeros((w, h), dtype=np.int64)
+    inv = 1.0 / hp_scale
+    for m in range(m_rows):
+        for i in range(n):
+            if ahp[m, i] > 0:
+                agrid[axy[m, i, 0], axy[m, i, 1]] += ahp[m, i]
+        for j in range(n_opp):
+            if ohp[m, j] > 0:
+                ogrid[oxy[m, j, 0], oxy[m, j, 1]] += ohp[m, j]
+        for i in range(n):
+            o = out[m, i]
+            own = ahp[m, i]
+            if own <= 0:
+                o[:] = 0.0
+                continue
+            x = axy[m, i, 0]
+            y = axy[m, i, 1]
+            for u in range(7):
+                cx = x + u - 3
+                for v in range(7):
+                    cy = y + v - 3
+                    j = u * 7 + v
+                    o[j] = 0.0
+                    if cx < 0 or cx >= w or cy < 0 or cy >= h:
+                        o[49 + j] = 0.0
+                        o[98 + j] = 0.0
+                        o[147 + j] = 1.0
+                    else:
+                        o[49 + j] = agrid[cx, cy] * inv
+                        o[98 + j] = ogrid[cx, cy] * inv
+                        o[147 + j] = 0.0
+            o[24] = own * inv
+            o[49 + 24] = (agrid[x, y] - own) * inv
+        for i in range(n):
+            agrid[axy[m, i, 0], axy[m, i, 1]] = 0
+        for j in range(n_opp):
+            ogrid[oxy[m, j, 0], oxy[m, j, 1]] = 0
+
+
+@njit(cache=True)
+def bt_state(axy, ahp, oxy, ohp, w, h, hp_scale, out):
+    """Global state (M, 2*W*H): per-cell sums of HP / 3 of alive agents (c0) and opponents (c1)."""
+    m_rows, n = axy.shape[0], axy.shape[1]
+    n_opp = oxy.shape[1]
+    plane = w * h
+    grid = np.zeros(2 * plane, dtype=np.int64)
+    inv = 1.0 / hp_scale
+    for m in range(m_rows):
+        for i in range(n):
+            if ahp[m, i] > 0:
+                grid[axy[m, i, 0] * h + axy[m, i, 1]] += ahp[m, i]
+        for j in range(n_opp):
+            if ohp[m, j] > 0:
+                grid[plane + oxy[m, j, 0] * h + oxy[m, j, 1]] += ohp[m, j]
+        for c in range(2 * plane):
+            out[m, c] = grid[c] * inv
+            grid[c] = 0
