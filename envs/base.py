@@ -110,3 +110,11 @@ class EnvFamily(Protocol):
     ) -> tuple[Features, np.ndarray]:
         """Wire arrays with leading lead=(R, T) -> (observations with leading (R, T, N), state (R, T, S))."""
         ...
+
+
+def checked_actions(actions: np.ndarray, batch_size: int, n_agents: int) -> np.ndarray:
+    """Actions as a (B, N) int64 array, or a clear error: every env's step() validates the same way."""
+    actions = np.asarray(actions)
+    if actions.shape != (batch_size, n_agents):
+        raise ValueError(f"actions must have shape {(batch_size, n_agents)}, got {actions.shape}")
+    return actions.astype(np.int64, copy=False)

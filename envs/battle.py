@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from envs import _kernels as k
-from envs.base import ArraySpec, EnvSpec, Features, StepResult
+from envs.base import ArraySpec, EnvSpec, Features, StepResult, checked_actions
 from envs.battle_layouts import BattleLayout, layout
 
 N_ACTIONS = 6  # NOOP, NORTH, SOUTH, WEST, EAST, ATTACK
@@ -124,15 +124,11 @@ class BattleEnv:
         }
 
     def step(self, actions: np.ndarray) -> StepResult:
-        actions = np.asarray(actions)
-        if actions.shape != (self.batch_size, self.spec.n_agents):
-            raise ValueError(
-                f"actions must have shape {(self.batch_size, self.spec.n_agents)}, got {actions.shape}"
-            )
+        actions = checked_actions(actions, self.batch_size, self.spec.n_agents)
         order = self._no_order if self.fixed_order is None else np.asarray(self.fixed_order, dtype=np.int64)
         k.bt_step(
             self._rng, self.axy, self.ahp, self.oxy, self.ohp, self.t, self.done, self.kills,
-            actions.astype(np.int64, copy=False), self.layout.width, self.layout.height,
+            actions, self.layout.width, self.layout.height,
             self.hp_max, self.units, self._regen, self.spec.episode_limit, order, self._reward,
         )  # fmt: skip
         return StepResult(team_reward=self._reward.astype(np.float32), done=self.done.copy())

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.base import EnvSpec, Features, StepResult
+from envs.base import EnvSpec, Features, StepResult, checked_actions
 
 N_ACTIONS = 10
 DEFAULT_MU = 400.0
@@ -78,11 +78,7 @@ class GaussianSqueezeEnv:
         return {}
 
     def step(self, actions: np.ndarray) -> StepResult:
-        actions = np.asarray(actions)
-        if actions.shape != (self.batch_size, self.spec.n_agents):
-            raise ValueError(
-                f"actions must have shape {(self.batch_size, self.spec.n_agents)}, got {actions.shape}"
-            )
+        actions = checked_actions(actions, self.batch_size, self.spec.n_agents)
         total = actions.sum(axis=1, dtype=np.int64)
         gs = gaussian_squeeze(total, self._mu, self._sigma)
         reward = np.where(self._done, 0.0, gs).astype(np.float32)

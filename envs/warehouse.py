@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from envs import _kernels as k
-from envs.base import ArraySpec, EnvSpec, Features, StepResult
+from envs.base import ArraySpec, EnvSpec, Features, StepResult, checked_actions
 from envs.warehouse_layouts import N_TYPES, WarehouseLayout, layout, station_cells
 
 N_ACTIONS = 6  # NOOP, NORTH, SOUTH, WEST, EAST, DROPOFF
@@ -104,15 +104,11 @@ class WarehouseEnv:
         }
 
     def step(self, actions: np.ndarray) -> StepResult:
-        actions = np.asarray(actions)
-        if actions.shape != (self.batch_size, self.spec.n_agents):
-            raise ValueError(
-                f"actions must have shape {(self.batch_size, self.spec.n_agents)}, got {actions.shape}"
-            )
+        actions = checked_actions(actions, self.batch_size, self.spec.n_agents)
         order = self._no_order if self.fixed_order is None else np.asarray(self.fixed_order, dtype=np.int64)
         k.wh_step(
             self._rng, self.pos, self.items, self.t, self.done, self.completed,
-            actions.astype(np.int64, copy=False), self._types, self._moves, order,
+            actions, self._types, self._moves, order,
             self.spec.episode_limit, self._reward,
         )  # fmt: skip
         return StepResult(team_reward=self._reward.astype(np.float32), done=self.done.copy())
