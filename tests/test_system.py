@@ -247,3 +247,17 @@ def test_roles_started_separately_configured_by_environment_only(tmp_path, redis
     assert [r["update"] for r in rows] == [1, 2, 3, 4, 5, 6]
     saved = json.loads((tmp_path / run_name / "config.json").read_text())
     assert saved["learner"]["mode"] == "async" and saved["env"]["name"] == "gaussian-squeeze-30"
+
+
+@pytest.mark.timeout(300)
+def test_learner_resumes_from_its_checkpoint(tmp_path):
+    first = _run(tmp_path, "first", **{"run.updates": "5", "learner.eval_every": "0"})
+    assert first[-1]["version"] == 5
+    checkpoint = tmp_path / "first" / "checkpoint.pt"
+    second = _run(
+        tmp_path,
+        "second",
+        **{"run.updates": "8", "learner.eval_every": "0", "learner.resume": str(checkpoint)},
+    )
+    assert [r["version"] for r in second] == [6, 7, 8], "training continues from version 5, not from scratch"
+    assert second[0]["episodes"] == 60
