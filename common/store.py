@@ -66,16 +66,18 @@ class RunStore:
                 raise
 
     def read_episodes(
-        self, consumer: str, count: int, block_ms: int, pending: bool = False
+        self, consumer: str, count: int, block_ms: int, after: str | bytes | None = None
     ) -> list[tuple[bytes, bytes]]:
-        """Up to `count` (entry id, blob) pairs; `pending=True` re-reads entries delivered but never acked
-        (a learner that crashed mid-update gets them back)."""
+        """Up to `count` (entry id, blob) pairs of new entries; with `after`, instead the entries already
+        delivered to this consumer but never acknowledged (a learner that crashed mid-update gets them
+        back), starting after that id ("0" for all)."""
+        start = ">" if after is None else after
         resp = self.r.xreadgroup(
             GROUP,
             consumer,
-            {self.episodes_key: "0" if pending else ">"},
+            {self.episodes_key: start},
             count=count,
-            block=None if pending else block_ms,
+            block=None if after is not None else block_ms,
         )
         out = []
         for _stream, entries in resp or []:

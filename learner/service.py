@@ -60,9 +60,10 @@ class LearnerRole:
         self.episodes_consumed = 0
         self.env_steps = 0
         self.dropped_total = 0
+        self._pending_cursor: bytes | str | None = "0"  # first re-read entries delivered but never acked
         if cfg.learner.resume:
             self._restore(cfg.learner.resume)
-        m = metrics
+        self.metrics = m = metrics
         self.m_updates = m.counter("vast_learner_updates_total", "Learner updates")
         self.m_version = m.gauge("vast_learner_policy_version", "Version of the newest published weights")
         self.m_consumed = m.counter("vast_learner_episodes_consumed_total", "Episodes trained on")
@@ -84,6 +85,10 @@ class LearnerRole:
             (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
         )
         self.m_wait_s = m.counter("vast_learner_wait_seconds_total", "Time spent waiting for episodes")
+        self.m_recovered = m.counter(
+            "vast_learner_episodes_recovered_total",
+            "Episodes re-read after a restart (delivered, never acked)",
+        )
         self.m_redis_errors = m.counter("vast_learner_redis_errors_total", "Failed Redis calls (retried)")
         self.publisher = WeightPublisher(cfg.learner.weights_bind, store)
         self.metrics_path = run_dir / "metrics.jsonl"
@@ -137,22 +142,24 @@ class LearnerRole:
         kept: dict = {}
         block_ms = int(self.cfg.learner.read_timeout_s * 1000)
         started = time.perf_counter()
-        pending_first = True
         while len(kept) < need:
             if stop.is_set() or time.monotonic() > deadline:
                 return None
             try:
                 entries = self.store.read_episodes(
-                    "learner-0", need - len(kept), block_ms, pending=pending_first
+                    "learner-0", need - len(kept), block_ms, self._pending_cursor
                 )
             except redis.RedisError as exc:
                 self.m_redis_errors.inc()
                 self.limited.warning("redis", "Redis read failed (will retry): %s", exc)
                 stop.wait(1.0)
                 continue
-            if pending_first and not entries:
-                pending_first = False
-                continue
+            if self._pending_cursor is not None:  # recovering what a crashed learner had read but not acked
+                if not entries:
+                    self._pending_cursor = None
+                    continue
+                self._pending_cursor = entries[-1][0]
+                self.m_recovered.inc(len(entries))
             dropped = []
             for entry_id, blob in entries:
                 try:
