@@ -56,6 +56,7 @@ class ActorRole:
         self.seq = 0
         self._envs: dict[int, object] = {}
         self._pending_send: list = []
+        self._last_fetch = 0.0
         m = metrics
         self.m_env_steps = m.counter("vast_actor_env_steps_total", "Environment steps (per copy)")
         self.m_agent_steps = m.counter("vast_actor_agent_steps_total", "Agent steps")
@@ -85,11 +86,16 @@ class ActorRole:
         self.m_weight_updates.labels(source).inc()
         return True
 
-    def refresh(self, wait_s: float, stop: StopFlag) -> bool:
-        """Load newer weights: from the broadcast within wait_s, else from Redis. True if updated."""
+    def refresh(self, wait_s: float) -> bool:
+        """Load newer weights: a broadcast received within wait_s, else (at most every weight_wait_s)
+        the latest copy in Redis, which covers missed broadcasts and late joiners. True if updated."""
         if self._load(self.weights.poll(wait_s), "broadcast"):
             return True
-        return self._load(self.weights.fetch(), "redis")
+        now = time.monotonic()
+        if self.version < 0 or now - self._last_fetch >= self.cfg.actor.weight_wait_s:
+            self._last_fetch = now
+            return self._load(self.weights.fetch(), "redis")
+        return False
 
     def _env(self, n_copies: int):
         """Environments are built once per batch size and reset for every rollout."""
@@ -135,7 +141,7 @@ class ActorRole:
             self.store_heartbeat()
             if mode == "sync":
                 if self.version <= done_version:
-                    self.refresh(cfg.actor.weight_wait_s, stop)
+                    self.refresh(0.2)  # short slices: a stop request is noticed within 0.2 s
                     self.sender.poll(0)
                     continue
                 if slots:
@@ -143,9 +149,9 @@ class ActorRole:
                     self._send_all(stop)
                 done_version = self.version
             else:
-                self.refresh(0.0, stop)
+                self.refresh(0.0)
                 if self.version < 0:
-                    self.refresh(cfg.actor.weight_wait_s, stop)
+                    self.refresh(0.2)
                     continue
                 self._play(batch, derive_seed(cfg.run.seed, self.version, self.id, rounds), [-1] * batch)
                 rounds += 1

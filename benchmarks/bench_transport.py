@@ -44,7 +44,7 @@ def bench_env(env_name: str, episodes: int, repeats: int, redis_url: str) -> dic
             redis_url,
             "--replay.bind",
             addr,
-            "--replay.stream_maxlen",
+            "--replay.max_backlog",
             str(10 * episodes),
         ],
         cwd=ROOT,

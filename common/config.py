@@ -91,7 +91,7 @@ class ActorConfig:
 class ReplayConfig:
     bind: str = "tcp://127.0.0.1:5555"
     max_episode_bytes: int = 64 * 1024 * 1024
-    stream_maxlen: int = 100_000  # cap of the episode stream (approximate trim)
+    max_backlog: int = 2000  # unconsumed episodes in Redis beyond which replay stops acking (back-pressure)
     dedupe_ttl_s: int = 24 * 3600
     metrics_port: int = 0
 

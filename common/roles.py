@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import redis
-import torch
 
 from common import logs
 from common.config import Config, ConfigError
@@ -50,6 +49,8 @@ def run_role(role: str, cfg: Config) -> int:
         cfg.run.name = "default"
     ident = str(cfg.actor.id) if role == "actor" else "0"
     log = logs.setup(f"{role}-{ident}" if role == "actor" else role)
+    import torch  # here, not at module level: `vast train` itself never needs torch
+
     torch.set_num_threads(max(1, cfg.learner.torch_threads) if role == "learner" else 1)
     stop = StopFlag().install_signal_handlers()
     metrics = RoleMetrics(role)

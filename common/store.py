@@ -16,14 +16,19 @@ import redis
 
 GROUP = "learner"
 
-# Store the episode only if its id was never seen: de-duplication and append in one atomic step.
+# One atomic step: refuse when the backlog is full (2), else store the episode only if its id was never
+# seen (1) or report a duplicate (0). Nothing stored is ever trimmed: accepted data is never lost.
 _APPEND_ONCE = """
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then
+  return 2
+end
 if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], '*', 'k', ARGV[3], 'v', ARGV[4], 'd', ARGV[5])
+  redis.call('XADD', KEYS[1], '*', 'k', ARGV[3], 'v', ARGV[4], 'd', ARGV[5])
   return 1
 end
 return 0
 """
+STORED, DUPLICATE, BACKLOG_FULL = 1, 0, 2
 
 
 def connect(url: str, timeout_s: float = 5.0) -> redis.Redis:
@@ -50,12 +55,11 @@ class RunStore:
         self._append_once = client.register_script(_APPEND_ONCE)
 
     # -- replay side ------------------------------------------------------------------------------
-    def append_episode(self, key: str, version: int, blob: bytes, ttl_s: int, maxlen: int) -> bool:
-        """Store an episode once; False if this episode id was already stored (a resend)."""
+    def append_episode(self, key: str, version: int, blob: bytes, ttl_s: int, max_backlog: int) -> int:
+        """STORED, DUPLICATE (this episode id was stored before: a resend) or BACKLOG_FULL (not stored)."""
         seen = f"{self.prefix}:seen:{key}"
-        return bool(
-            self._append_once(keys=[self.episodes_key, seen], args=[ttl_s, maxlen, key, version, blob])
-        )
+        args = [ttl_s, max_backlog, key, version, blob]
+        return int(self._append_once(keys=[self.episodes_key, seen], args=args))
 
     # -- learner side -----------------------------------------------------------------------------
     def ensure_group(self) -> None:

@@ -18,7 +18,8 @@ from common.config import Config
 from common.lifecycle import StopFlag
 from common.logs import RateLimited
 from common.metrics import RoleMetrics
-from common.store import RunStore
+from common.store import BACKLOG_FULL, RunStore
+from common.store import STORED as STORED_CODE
 from envs.registry import make_spec, parse_name
 
 ACK = b"ACK"
@@ -39,6 +40,9 @@ class ReplayService:
         self.accepted = m.counter("vast_replay_episodes_accepted_total", "Episodes stored in Redis and acked")
         self.duplicates = m.counter("vast_replay_episodes_duplicate_total", "Resent episodes already stored")
         self.rejected = m.counter("vast_replay_episodes_rejected_total", "Episodes rejected", ("reason",))
+        self.backpressure = m.counter(
+            "vast_replay_backpressure_total", "Episodes not acked because the Redis backlog was full"
+        )
         self.redis_errors = m.counter(
             "vast_replay_redis_errors_total", "Failed Redis writes (episode not acked)"
         )
@@ -93,14 +97,17 @@ class ReplayService:
                 episode.header["policy_version"],
                 blob,
                 self.cfg.replay.dedupe_ttl_s,
-                self.cfg.replay.stream_maxlen,
+                self.cfg.replay.max_backlog,
             )
         except redis.RedisError as exc:
             self.redis_errors.inc()
             self.limited.warning("redis", "Redis write failed, episode %s not acked: %s", key, exc)
             return RETRY
         self.store_seconds.observe(time.perf_counter() - start)
-        if stored:
+        if stored == BACKLOG_FULL:  # the learner is behind: no ack, the sender backs off and resends
+            self.backpressure.inc()
+            return RETRY
+        if stored == STORED_CODE:
             self.accepted.inc()
             return STORED
         self.duplicates.inc()
@@ -121,7 +128,7 @@ class ReplayService:
         try:
             while not stop.is_set():
                 if poller.poll(200):
-                    while True:
+                    for _ in range(256):  # bounded drain: a flood cannot starve the stop check
                         try:
                             frames = sock.recv_multipart(zmq.NOBLOCK, copy=False)
                         except zmq.Again:

@@ -34,7 +34,7 @@ def _learner(store, tmp_path, **extra) -> LearnerRole:
 
 def _put(store, episodes):
     for ep in episodes:
-        assert store.append_episode(ep.key, ep.header["policy_version"], encode_episode(ep), 60, 1000)
+        assert store.append_episode(ep.key, ep.header["policy_version"], encode_episode(ep), 60, 1000) == 1
 
 
 def _value(role, name, **labels):

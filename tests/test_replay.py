@@ -24,9 +24,10 @@ LOG = logging.getLogger("test")
 
 
 class RunningReplay:
-    def __init__(self, store: RunStore, env_name: str = "gaussian-squeeze-50", port: int = 0):
+    def __init__(self, store: RunStore, env_name: str = "gaussian-squeeze-50", port: int = 0, **extra):
         port = port or free_port()
-        self.cfg = resolve(None, {"env.name": env_name, "replay.bind": f"tcp://127.0.0.1:{port}"}, environ={})
+        overrides = {"env.name": env_name, "replay.bind": f"tcp://127.0.0.1:{port}", **extra}
+        self.cfg = resolve(None, overrides, environ={})
         self.addr = f"tcp://127.0.0.1:{port}"
         self.metrics = RoleMetrics("replay")
         self.service = ReplayService(self.cfg, store, self.metrics, LOG)
@@ -153,6 +154,28 @@ def test_sender_never_blocks_without_replay_and_delivers_once_replay_appears(sto
         assert sender.flush(StopFlag(), deadline_s=20)
         assert _stored(store) == [ep.key for ep in episodes[:4]]
         assert replay.value("vast_replay_episodes_accepted_total") == 4
+    finally:
+        sender.close()
+        replay.close()
+
+
+def test_full_backlog_applies_back_pressure_without_losing_episodes(store):
+    replay = RunningReplay(store, **{"replay.max_backlog": "3"})
+    sender = EpisodeSender(replay.addr, ack_timeout_s=0.3, max_in_flight=8, log=LOG)
+    episodes = make_episodes("gaussian-squeeze-50", 5, store.run)
+    stop = StopFlag()
+    try:
+        for ep in episodes:
+            assert sender.send(ep, stop)
+        wait_until(lambda: replay.value("vast_replay_backpressure_total") >= 2, 10, "back-pressure")
+        sender.poll(0.1)
+        assert len(_stored(store)) == 3 and len(sender.pending) == 2, "the backlog is full: no ack, no store"
+        store.ensure_group()  # the learner consumes two episodes...
+        read = store.read_episodes("learner-0", 2, 100)
+        store.ack([entry for entry, _ in read])
+        assert sender.flush(stop, 20), "...and the held-back episodes are stored on resend"
+        remaining = _stored(store)
+        assert sorted(remaining + [ep.key for ep in episodes[:2]]) == sorted(ep.key for ep in episodes)
     finally:
         sender.close()
         replay.close()

@@ -222,23 +222,24 @@ def test_roles_started_separately_configured_by_environment_only(tmp_path, redis
             "VAST_ACTORS": "1",
         }
     )
+    logs = {role: tmp_path / f"{role}.log" for role in ("replay", "learner", "actor")}
     procs = {
         role: subprocess.Popen(
-            [sys.executable, "-m", "common.cli", role],
-            cwd=ROOT,
-            env=base,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            [sys.executable, "-m", "common.cli", role], cwd=ROOT, env=base,
+            stdout=logs[role].open("wb"), stderr=subprocess.STDOUT,
         )
         for role in ("replay", "learner", "actor")
-    }
+    }  # fmt: skip
     try:
         procs["learner"].wait(180)
-        assert procs["learner"].returncode == 0, procs["learner"].stdout.read().decode()[-3000:]
+        assert procs["learner"].returncode == 0, logs["learner"].read_text()[-3000:]
         for role in ("replay", "actor"):
-            assert procs[role].poll() is None, f"{role} died: {procs[role].stdout.read().decode()[-3000:]}"
+            assert procs[role].poll() is None, f"{role} died: {logs[role].read_text()[-3000:]}"
             procs[role].send_signal(signal.SIGTERM)
-            assert procs[role].wait(30) == 0
+            try:
+                assert procs[role].wait(30) == 0, logs[role].read_text()[-3000:]
+            except subprocess.TimeoutExpired:
+                pytest.fail(f"{role} ignored SIGTERM: {logs[role].read_text()[-3000:]}")
     finally:
         for proc in procs.values():
             if proc.poll() is None:
