@@ -23,15 +23,9 @@ from common.config import Config
 from common.lifecycle import StopFlag
 from common.metrics import RoleMetrics
 from common.networks import PolicyNet
+from common.seeding import derive_seed
 from common.store import RunStore
 from envs.registry import make_env, make_spec, parse_name
-
-
-def derive_seed(*parts: int) -> int:
-    """A stable 63-bit seed from integers (numpy SeedSequence hashing)."""
-    return int(
-        np.random.SeedSequence([int(p) & 0xFFFFFFFF for p in parts]).generate_state(2, np.uint64)[0] >> 1
-    )
 
 
 def sync_slots(actor_id: int, n_actors: int, episodes_per_update: int) -> list[int]:
@@ -55,7 +49,6 @@ class ActorRole:
         self.incarnation = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
         self.seq = 0
         self._envs: dict[int, object] = {}
-        self._pending_send: list = []
         self._last_fetch = 0.0
         m = metrics
         self.m_env_steps = m.counter("vast_actor_env_steps_total", "Environment steps (per copy)")
@@ -103,7 +96,7 @@ class ActorRole:
             self._envs[n_copies] = make_env(self.spec, n_copies)
         return self._envs[n_copies]
 
-    def _play(self, n_copies: int, seed: int, slots: list[int]) -> None:
+    def _play(self, n_copies: int, seed: int, slots: list[int]) -> list:
         env = self._env(n_copies)
         gen = torch.Generator().manual_seed(seed)
         start = time.perf_counter()
@@ -122,7 +115,7 @@ class ActorRole:
             episode.header["slot"] = slot
             episode.header["episode_id"] = (self.incarnation << 32) | self.seq
             self.seq += 1
-        self._pending_send = episodes
+        return episodes
 
     def run(self, stop: StopFlag) -> None:
         cfg = self.cfg
@@ -145,17 +138,18 @@ class ActorRole:
                     self.sender.poll(0)
                     continue
                 if slots:
-                    self._play(len(slots), derive_seed(cfg.run.seed, self.version, self.id), slots)
-                    self._send_all(stop)
+                    episodes = self._play(len(slots), derive_seed(cfg.run.seed, self.version, self.id), slots)
+                    self._send_all(episodes, stop)
                 done_version = self.version
             else:
                 self.refresh(0.0)
                 if self.version < 0:
                     self.refresh(0.2)
                     continue
-                self._play(batch, derive_seed(cfg.run.seed, self.version, self.id, rounds), [-1] * batch)
+                seed = derive_seed(cfg.run.seed, self.version, self.id, rounds)
+                episodes = self._play(batch, seed, [-1] * batch)
                 rounds += 1
-                self._send_all(stop)
+                self._send_all(episodes, stop)
             self.sender.poll(0)
         self.sender.flush(StopFlag(), deadline_s=2.0)
         self.sender.close()
@@ -168,11 +162,11 @@ class ActorRole:
             self.sender.rejected or "none",
         )
 
-    def _send_all(self, stop: StopFlag) -> None:
-        for episode in self._pending_send:
+    def _send_all(self, episodes: list, stop: StopFlag) -> None:
+        """Hand episodes to the sender; at a stop, episodes not yet handed over were never accepted."""
+        for episode in episodes:
             if not self.sender.send(episode, stop):
                 return
-        self._pending_send = []
 
     def store_heartbeat(self) -> None:
         now = time.monotonic()

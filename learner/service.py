@@ -20,7 +20,6 @@ import numpy as np
 import redis
 import torch
 
-from actors.actor import derive_seed
 from actors.rollout import rollout
 from common.codec import CodecError, decode_episode
 from common.config import Config
@@ -29,6 +28,7 @@ from common.lifecycle import StopFlag
 from common.logs import RateLimited
 from common.metrics import RoleMetrics
 from common.networks import pick_device
+from common.seeding import derive_seed
 from common.store import RunStore
 from envs.registry import make_env, make_spec, parse_name
 from learner import checkpoint
