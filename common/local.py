@@ -160,8 +160,7 @@ def train(cfg: Config, progress: bool = True) -> int:
         console.print("interrupted: stopping the learner (final checkpoint), then actors, replay and Redis")
     except RuntimeError as exc:
         console.print(f"[red]error:[/] {exc}")
-        cluster.stop()
-        return 1
+        return 1  # the finally block below stops everything
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not break the orderly stop
         cluster.stop()

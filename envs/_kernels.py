@@ -262,6 +262,16 @@ def _bt_bucket(xy, hp, h, cells, start, members):
 
 
 @njit(cache=True, inline="always")
+def _bt_hit(hp, j, damage):
+    """Take `damage` from unit j (HP floored at 0); True if this hit killed it."""
+    hp[j] -= damage
+    if hp[j] <= 0:
+        hp[j] = 0
+        return True
+    return False
+
+
+@njit(cache=True, inline="always")
 def _bt_pick_alive(rng, b, hp, members, lo, hi):
     """A uniformly random still-alive unit among members[lo:hi], or -1 if all of them died."""
     alive = 0
@@ -347,10 +357,8 @@ def bt_step(rng, axy, ahp, oxy, ohp, t, done, kills, actions, w, h, hp_max, dama
                 else:
                     j = _bt_pick_alive(rng, b, ohp[b], members, lo, hi)
                     if j >= 0:
-                        ohp[b, j] -= damage
                         r += 1.0
-                        if ohp[b, j] <= 0:
-                            ohp[b, j] = 0
+                        if _bt_hit(ohp[b], j, damage):
                             kills[b, 0] += 1
         # phase 2: opponents in id order, against the agents' post-phase-1 positions
         _bt_bucket(axy[b], ahp[b], h, cells, start, members)
@@ -369,10 +377,8 @@ def bt_step(rng, axy, ahp, oxy, ohp, t, done, kills, actions, w, h, hp_max, dama
             if lo < hi:  # agents that were alive after phase 1 share the cell: attack (never move)
                 i = _bt_pick_alive(rng, b, ahp[b], members, lo, hi)
                 if i >= 0:
-                    ahp[b, i] -= damage
                     hits += 1
-                    if ahp[b, i] <= 0:
-                        ahp[b, i] = 0
+                    if _bt_hit(ahp[b], i, damage):
                         kills[b, 1] += 1
                         count[x, y] -= 1
                 continue
