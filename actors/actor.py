@@ -10,26 +10,21 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 
 import numpy as np
 import torch
 
-from actors.rollout import rollout
-from actors.sender import EpisodeSender
-from actors.weights import WeightClient
-from common.config import Config
-from common.lifecycle import StopFlag
-from common.metrics import RoleMetrics
-from common.networks import PolicyNet
-from common.seeding import derive_seed
-from common.store import RunStore
-from envs.registry import make_env, make_spec, parse_name
-
-
-def sync_slots(actor_id: int, n_actors: int, episodes_per_update: int) -> list[int]:
-    return list(range(actor_id, episodes_per_update, n_actors))
+from vast.actors.sender import EpisodeSender
+from vast.actors.weights import WeightClient
+from vast.common.config import Config
+from vast.common.lifecycle import StopFlag
+from vast.common.metrics import RoleMetrics
+from vast.common.networks import make_policy
+from vast.common.protocol import sync_slots
+from vast.common.rollout import EpisodePlayer
+from vast.common.seeding import derive_seed
+from vast.common.store import RunStore
 
 
 class ActorRole:
@@ -38,17 +33,10 @@ class ActorRole:
         self.store = store
         self.log = log
         self.id = cfg.actor.id
-        family, _ = parse_name(cfg.env.name)
-        self.spec = make_spec(cfg.env.name, **cfg.env.options(family))
-        self.policy = PolicyNet(
-            self.spec.obs_dense_dim, self.spec.obs_onehot_dim, self.spec.n_actions, cfg.algo.actor_hidden
-        )
-        self.policy.eval()
+        self.spec = cfg.env.spec()
+        self.policy = make_policy(self.spec, cfg.algo).eval()
+        self.player = EpisodePlayer(self.spec, self.policy, store.run, self.id)
         self.version = -1
-        # random per process start: episode keys stay unique across restarts and across actors sharing an id
-        self.incarnation = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
-        self.seq = 0
-        self._envs: dict[int, object] = {}
         self._last_fetch = 0.0
         m = metrics
         self.m_env_steps = m.counter("vast_actor_env_steps_total", "Environment steps (per copy)")
@@ -90,31 +78,13 @@ class ActorRole:
             return self._load(self.weights.fetch(), "redis")
         return False
 
-    def _env(self, n_copies: int):
-        """Environments are built once per batch size and reset for every rollout."""
-        if n_copies not in self._envs:
-            self._envs[n_copies] = make_env(self.spec, n_copies)
-        return self._envs[n_copies]
-
     def _play(self, n_copies: int, seed: int, slots: list[int]) -> list:
-        env = self._env(n_copies)
-        gen = torch.Generator().manual_seed(seed)
         start = time.perf_counter()
-        episodes, stats = rollout(
-            env,
-            self.policy,
-            seed,
-            gen,
-            {"run": self.store.run, "actor_id": self.id, "policy_version": self.version},
-        )
+        episodes, stats = self.player.play(n_copies, seed, slots, self.version)
         self.m_rollout.observe(time.perf_counter() - start)
         self.m_env_steps.inc(stats.env_steps)
         self.m_agent_steps.inc(stats.agent_steps)
         self.m_episodes.inc(len(episodes))
-        for episode, slot in zip(episodes, slots):
-            episode.header["slot"] = slot
-            episode.header["episode_id"] = (self.incarnation << 32) | self.seq
-            self.seq += 1
         return episodes
 
     def run(self, stop: StopFlag) -> None:

@@ -13,11 +13,10 @@ from dataclasses import dataclass
 
 import zmq
 
-from common.codec import encode_episode
-from common.episode import Episode
-from common.lifecycle import StopFlag
-
-ACK, EPISODE = b"ACK", b"EP"
+from vast.common import protocol
+from vast.common.codec import encode_episode
+from vast.common.episode import Episode
+from vast.common.lifecycle import StopFlag
 
 
 @dataclass
@@ -65,7 +64,7 @@ class EpisodeSender:
     def _transmit(self, key: bytes, blob: bytes) -> None:
         """Never blocks: with replay unreachable and the queue full, the message is simply resent later."""
         try:
-            self.sock.send_multipart([EPISODE, key, blob], flags=zmq.NOBLOCK, copy=len(blob) < 65536)
+            self.sock.send_multipart([protocol.EPISODE, key, blob], flags=zmq.NOBLOCK, copy=len(blob) < 65536)
         except zmq.Again:
             self.send_full += 1
             return
@@ -99,21 +98,20 @@ class EpisodeSender:
         return n
 
     def _on_ack(self, frames: list[bytes]) -> int:
-        if len(frames) != 3 or frames[0] != ACK:
+        if len(frames) != 3 or frames[0] != protocol.ACK:
             self.log.warning("ignoring malformed reply from replay (%d frames)", len(frames))
             return 0
         _, key, status = frames
         if self.pending.pop(key, None) is None:
             return 0  # ack of a resend that was already answered
-        text = status.decode(errors="replace")
-        if text.startswith("rejected:"):
-            reason = text.split(":", 1)[1]
+        kind, reason = protocol.parse_status(status)
+        if kind == "rejected":
             self.rejected[reason] = self.rejected.get(reason, 0) + 1
             self.log.error("replay rejected episode %s: %s", key.decode(errors="replace"), reason)
         else:
             self.acked += 1
         if self.m_acked:
-            self.m_acked.labels(text.split(":", 1)[0]).inc()
+            self.m_acked.labels(kind).inc()
         return 1
 
     def _resend_overdue(self) -> None:

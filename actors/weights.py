@@ -10,8 +10,8 @@ import numpy as np
 import redis
 import zmq
 
-from common.codec import CodecError, decode_weights
-from common.store import RunStore
+from vast.common.codec import CodecError, decode_weights
+from vast.common.store import RunStore
 
 
 class WeightClient:

@@ -23,17 +23,16 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
+from vast.common.config import AlgoConfig
+from vast.common.networks import PolicyNet
+from vast.common.rollout import rollout
+from vast.envs.registry import FAMILIES, make_env, make_spec, parse_name
+from vast.learner.algos import build_algorithm
+from vast.learner.batch import build_batch
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-from actors.rollout import rollout  # noqa: E402
-from common.config import AlgoConfig  # noqa: E402
-from common.networks import PolicyNet  # noqa: E402
-from envs.registry import FAMILIES, make_env, make_spec, parse_name  # noqa: E402
-from learner.algos import build_algorithm  # noqa: E402
-from learner.batch import build_batch  # noqa: E402
 
 METHODS = {
     "IL": AlgoConfig(algo="il", mixer="il", assign="identity"),

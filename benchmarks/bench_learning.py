@@ -1,27 +1,23 @@
 """Sample efficiency: sync updates (10 episodes each) until the evaluation metric exceeds a target.
 
 Run: .venv/bin/python benchmarks/bench_learning.py --env gaussian-squeeze-800 --target 400 --max-updates 10000
-Driven in-process through the same rollout -> build_batch -> update path the learner service uses;
-evaluation = mean domain metric of 10 stochastic-policy episodes every --eval-every updates.
+Driven by the trainer loop with in-process episodes (the `vast train --serial` topology); evaluation =
+mean domain metric of 10 stochastic-policy episodes every --eval-every updates.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
+import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from actors.rollout import rollout  # noqa: E402
-from common.config import resolve  # noqa: E402
-from envs.registry import make_env, make_spec  # noqa: E402
-from learner.algos import build_algorithm  # noqa: E402
-from learner.batch import build_batch  # noqa: E402
+from vast.common.config import resolve
+from vast.common.lifecycle import StopFlag
+from vast.learner.local_source import LocalEpisodeSource
+from vast.learner.trainer import Trainer
 
 METHODS = {
     "vast-qtran-eta0.25": {
@@ -35,28 +31,36 @@ METHODS = {
 
 
 def run(env_name: str, overrides: dict, seed: int, target: float, max_updates: int, eval_every: int) -> dict:
-    cfg = resolve(None, {"env.name": env_name, **overrides}, environ={})
-    spec = make_spec(env_name)
-    algo = build_algorithm(cfg.algo, spec, "cpu", seed)
-    env = make_env(spec, 10)
-    train_gen, eval_gen = torch.Generator().manual_seed(seed), torch.Generator().manual_seed(seed + 1)
+    """Serial sync training (the trainer loop with in-process episodes) until the evaluation exceeds target."""
+    cfg = resolve(
+        None,
+        {
+            "env.name": env_name,
+            "run.seed": seed,
+            "run.updates": max_updates,
+            "learner.eval_every": eval_every,
+            "learner.checkpoint_every": 0,
+            **overrides,
+        },
+        environ={},
+    )
+    source = LocalEpisodeSource(cfg, cfg.env.spec())
+    stop, evals = StopFlag(), []
+
+    def on_row(row: dict) -> None:
+        if row["eval_metric"] is not None:
+            evals.append((row["update"], row["eval_metric"]))
+            if row["eval_metric"] > target:
+                stop.set("target reached")
+
     start = time.perf_counter()
-    best, last, reached = -np.inf, None, None
-    for update in range(1, max_updates + 1):
-        episodes, _ = rollout(env, algo.policy, update, train_gen, {"policy_version": update - 1})
-        algo.update(build_batch(episodes, spec, "cpu", update - 1), mode="sync")
-        if update % eval_every == 0:
-            evaluation, _ = rollout(env, algo.policy, -update, eval_gen)
-            last = float(np.mean([ep.header["metric"] for ep in evaluation]))
-            best = max(best, last)
-            if last > target:
-                reached = update
-                break
+    with tempfile.TemporaryDirectory() as tmp:
+        summary = Trainer(cfg, source, source, Path(tmp)).run(stop, on_row=on_row)
     return {
-        "reached": reached,
-        "updates": update,
-        "last": last,
-        "best": best,
+        "reached": evals[-1][0] if stop.is_set() else None,
+        "updates": summary["updates"],
+        "last": evals[-1][1] if evals else None,
+        "best": max(v for _, v in evals) if evals else None,
         "seconds": time.perf_counter() - start,
     }
 

@@ -15,15 +15,34 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import torch
 
-from actors.sender import EpisodeSender  # noqa: E402
-from common.codec import encode_episode  # noqa: E402
-from common.embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from common.lifecycle import StopFlag  # noqa: E402
-from common.store import RunStore, connect  # noqa: E402
-from tests.helpers import make_episodes, wait_until  # noqa: E402
+from vast.actors.sender import EpisodeSender
+from vast.common.codec import encode_episode
+from vast.common.config import AlgoConfig
+from vast.common.embedded_redis import EmbeddedRedis, free_port
+from vast.common.lifecycle import StopFlag
+from vast.common.networks import make_policy
+from vast.common.rollout import EpisodePlayer
+from vast.common.store import RunStore, connect
+from vast.envs.registry import make_spec
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def wait_until(condition, timeout_s: float, what: str) -> None:
+    end = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > end:
+            raise TimeoutError(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def make_episodes(env_name: str, n: int, run: str) -> list:
+    spec = make_spec(env_name)
+    torch.manual_seed(0)
+    player = EpisodePlayer(spec, make_policy(spec, AlgoConfig()), run, actor_id=0)
+    return player.play(n, 0, list(range(n)), version=0)[0]
 
 
 def bench_env(env_name: str, episodes: int, repeats: int, redis_url: str) -> dict:
@@ -34,7 +53,7 @@ def bench_env(env_name: str, episodes: int, repeats: int, redis_url: str) -> dic
         [
             sys.executable,
             "-m",
-            "common.cli",
+            "vast",
             "replay",
             "--env",
             env_name,

@@ -14,8 +14,8 @@ from typing import Any
 import msgpack
 import numpy as np
 
-from common.episode import SCHEMA_VERSION, Episode, episode_arrays
-from envs.base import EnvSpec
+from vast.common.episode import SCHEMA_VERSION, Episode, episode_arrays
+from vast.envs.base import EnvSpec
 
 HEADER_FIELDS: dict[str, type | tuple[type, ...]] = {
     "schema": int,
@@ -45,11 +45,28 @@ _ALLOWED_DTYPES = {
 }
 
 
+# Every reason a message can be rejected for (the `reason` label of the rejection metrics).
+REJECT_REASONS = (
+    "malformed",
+    "bad_header",
+    "bad_schema",
+    "unknown_env",
+    "bad_arrays",
+    "bad_dtype",
+    "bad_shape",
+    "not_finite",
+    "bad_value",
+    "too_large",
+)
+
+
 class CodecError(ValueError):
     """A message could not be decoded or failed validation; `reason` is a short metric label."""
 
     def __init__(self, reason: str, message: str):
         super().__init__(message)
+        if reason not in REJECT_REASONS:
+            raise ValueError(f"unknown reject reason {reason!r}")
         self.reason = reason
 
 

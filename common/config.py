@@ -13,33 +13,75 @@ import math
 import os
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from vast.common.algorithms import ASSIGNMENTS, METHODS, OPERATORS
+
+if typing.TYPE_CHECKING:
+    from vast.envs.base import EnvSpec
+
+MODES = ("sync", "async")
+
 
 class ConfigError(ValueError):
     """A configuration key or value is not acceptable."""
 
 
+def opt(default: Any, help: str | Callable[[], str], *, alias: str = "", choices=None) -> Any:
+    """A config field with its one-line help (shown by `--help`), an optional short flag and choices.
+
+    `help` and `choices` may be callables, evaluated when used: the registries can grow after import.
+    """
+    return field(default=default, metadata={"help": help, "alias": alias, "choices": choices})
+
+
+def field_help(f: dataclasses.Field) -> str:
+    text = f.metadata.get("help", "")
+    return text() if callable(text) else text
+
+
+def field_choices(f: dataclasses.Field) -> list | None:
+    choices = f.metadata.get("choices")
+    return list(choices()) if callable(choices) else (None if choices is None else list(choices))
+
+
 @dataclass
 class RunConfig:
-    name: str = ""  # run id; also the Redis key prefix vast:{name}:...; empty -> generated
-    seed: int = 0
-    dir: str = "runs"  # parent folder of run directories
-    updates: int = 0  # stop after this many learner updates (0 = no limit)
-    minutes: float = 0.0  # stop after this many minutes of wall time (0 = no limit)
+    name: str = opt(
+        "",
+        "run id: run directory name and Redis key prefix vast:{name}:... (empty: generated)",
+        alias="run-name",
+    )
+    seed: int = opt(0, "seed of every random stream (networks, actors, evaluation)", alias="seed")
+    dir: str = opt("runs", "parent folder of run directories", alias="run-dir")
+    updates: int = opt(0, "stop after this many learner updates (0: no limit)", alias="updates")
+    minutes: float = opt(0.0, "stop after this many minutes of wall time (0: no limit)", alias="minutes")
+    serial: bool = opt(
+        False, "vast train: one process, no Redis or ZeroMQ (episodes played in-process)", alias="serial"
+    )
 
 
 @dataclass
 class EnvConfig:
-    name: str = "gaussian-squeeze-200"
-    mu: float = 400.0  # GaussianSqueeze
-    sigma: float = 200.0  # GaussianSqueeze
-    battle_regen: float = 0.1  # Battle HP regeneration per turn (code: 0.1; paper: 0.01)
-    warehouse_start: str = "dropoff"  # Warehouse start cells: "dropoff" (code) or "stations" (paper)
+    name: str = opt(
+        "gaussian-squeeze-200",
+        "environment: warehouse-N, battle-N or gaussian-squeeze-N (paper: warehouse-4/8/16, battle-20/40/80, "
+        "gaussian-squeeze-200/400/800)",
+        alias="env",
+    )
+    mu: float = opt(400.0, "GaussianSqueeze: centre of the performance curve")
+    sigma: float = opt(200.0, "GaussianSqueeze: width of the performance curve")
+    battle_regen: float = opt(0.1, "Battle: HP regenerated per turn (code 0.1, paper 0.01)")
+    warehouse_start: str = opt(
+        "dropoff",
+        "Warehouse: start cells, drop-off cells (code) or work stations (paper)",
+        choices=("dropoff", "stations"),
+    )
 
     def options(self, family: str) -> dict[str, Any]:
         if family == "gaussian-squeeze":
@@ -50,66 +92,122 @@ class EnvConfig:
             return {"start": self.warehouse_start}
         return {}
 
+    def spec(self) -> EnvSpec:
+        """The environment spec this config names, with its options: the one way every role gets it."""
+        from vast.envs.registry import make_spec, parse_name
+
+        family, _ = parse_name(self.name)
+        return make_spec(self.name, **self.options(family))
+
 
 @dataclass
 class AlgoConfig:
-    algo: str = "vast"  # vast | qtran | qmix | il  (flat methods are VAST with K = N, identity assignment)
-    mixer: str = ""  # il | vdn | qmix | qtran (operator Psi); empty: qtran for vast, the algo's own otherwise
-    assign: str = (
-        ""  # random | fixed | spatial | metagrad | identity; empty: metagrad for vast, identity otherwise
+    algo: str = opt("vast", lambda: "method: " + METHODS.describe(), alias="algo", choices=METHODS.names)
+    mixer: str = opt(
+        "",
+        lambda: "operator Psi of vast (empty: qtran): " + OPERATORS.describe(),
+        alias="mixer",
+        choices=lambda: ["", *OPERATORS.names()],
     )
-    eta: float = 0.25  # K = ceil(eta * N)
-    spatial_centroids: str = "k"  # "k" (code) or "half" (paper: K/2)
-    qtran_squared_opt: bool = False  # paper's squared L_opt instead of the code's linear one
-    actor_loss: str = "reinforce"  # reinforce | ppo
-    ppo_clip: float = 0.2
-    lr: float = 1e-3
-    grad_clip: float = 1.0
-    actor_hidden: int = 64
-    critic_hidden: int = 128
-    importance_clip: float = 1.0  # async: clip of pi/mu on the policy-gradient term
+    assign: str = opt(
+        "",
+        lambda: "sub-team assignment of vast (empty: metagrad): " + ASSIGNMENTS.describe(),
+        alias="assign",
+        choices=lambda: ["", *ASSIGNMENTS.names()],
+    )
+    eta: float = opt(0.25, "sub-team ratio: K = ceil(eta * N)", alias="eta")
+    spatial_centroids: str = opt("k", "spatial: K clusters (code) or K/2 (paper)", choices=("k", "half"))
+    qtran_squared_opt: bool = opt(False, "QTRAN: the paper's squared L_opt instead of the code's linear one")
+    actor_loss: str = opt(
+        "reinforce",
+        "actor loss: REINFORCE with baseline (reference) or PPO-clip",
+        choices=("reinforce", "ppo"),
+    )
+    ppo_clip: float = opt(0.2, "PPO clip range")
+    lr: float = opt(1e-3, "Adam learning rate of every network")
+    grad_clip: float = opt(1.0, "L2 norm the gradients are clipped to")
+    actor_hidden: int = opt(64, "hidden units of the actor and the local Q-network")
+    critic_hidden: int = opt(128, "hidden units of the QMIX and QTRAN networks")
+    importance_clip: float = opt(1.0, "async: clip of pi/mu on the policy-gradient term")
 
     def n_subteams(self, n_agents: int) -> int:
         if self.algo != "vast":
             return n_agents
         return max(1, math.ceil(self.eta * n_agents - 1e-9))
 
+    def normalized(self) -> AlgoConfig:
+        """A copy with the method's implied operator and assignment filled in and names made canonical:
+        the one place these defaults live."""
+        try:
+            algo = METHODS.canonical(self.algo)
+            own = METHODS[algo].props.get("operator", "")
+            if algo == "vast":
+                mixer = OPERATORS.canonical(self.mixer or "qtran")
+                assign = ASSIGNMENTS.canonical(self.assign or "metagrad")
+            elif own is None:  # IL: an actor-critic without operator or sub-teams
+                if self.mixer not in ("", "il") or self.assign not in ("", "identity"):
+                    raise ConfigError(
+                        f"--algo {algo} has no operator and no sub-teams: drop --mixer/--assign"
+                    )
+                mixer, assign = "", ""
+            else:
+                mixer, assign = own, "identity"
+                if self.mixer not in ("", own):
+                    # Flat methods name their operator themselves: --algo qmix means mixer qmix.
+                    raise ConfigError(
+                        f"--algo {algo} is a flat baseline with its own operator; "
+                        f"drop --mixer {self.mixer} or use --algo vast --mixer {self.mixer}"
+                    )
+                if self.assign not in ("", "identity"):
+                    raise ConfigError(
+                        f"--algo {algo} is flat (K = N, identity assignment); --assign {self.assign} needs --algo vast"
+                    )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        return dataclasses.replace(self, algo=algo, mixer=mixer, assign=assign)
+
 
 @dataclass
 class ActorConfig:
-    id: int = 0
-    batch_envs: int = 0  # environment copies per actor; 0 = enough for its share of a sync batch
-    replay_addr: str = "tcp://127.0.0.1:5555"  # where episodes go
-    weights_addr: str = "tcp://127.0.0.1:5556"  # where versioned weights are published
-    ack_timeout_s: float = 5.0  # resend an unacknowledged episode after this long
-    max_in_flight: int = 64  # episodes sent but not yet acknowledged
-    weight_wait_s: float = 2.0  # sync mode: poll Redis for weights after this long without a broadcast
-    metrics_port: int = 0  # 0 = pick a free port
+    id: int = opt(
+        0, "this actor's id (sync work slots: slot j is played by actor j mod actors)", alias="actor-id"
+    )
+    batch_envs: int = opt(0, "environment copies per actor (0: its share of a sync batch)")
+    replay_addr: str = opt("tcp://127.0.0.1:5555", "ZeroMQ address episodes are sent to")
+    weights_addr: str = opt("tcp://127.0.0.1:5556", "ZeroMQ address versioned weights are published on")
+    ack_timeout_s: float = opt(5.0, "resend an unacknowledged episode after this long")
+    max_in_flight: int = opt(64, "episodes sent but not yet acknowledged, at most")
+    weight_wait_s: float = opt(2.0, "sync mode: poll Redis for weights after this long without a broadcast")
+    metrics_port: int = opt(0, "Prometheus port (0: a free port)")
 
 
 @dataclass
 class ReplayConfig:
-    bind: str = "tcp://127.0.0.1:5555"
-    max_episode_bytes: int = 64 * 1024 * 1024
-    max_backlog: int = 2000  # unconsumed episodes in Redis beyond which replay stops acking (back-pressure)
-    dedupe_ttl_s: int = 24 * 3600
-    metrics_port: int = 0
+    bind: str = opt("tcp://127.0.0.1:5555", "ZeroMQ address to receive episodes on")
+    max_episode_bytes: int = opt(64 * 1024 * 1024, "larger episode messages are rejected")
+    max_backlog: int = opt(
+        2000, "unconsumed episodes in Redis beyond which replay stops acking (back-pressure)"
+    )
+    dedupe_ttl_s: int = opt(24 * 3600, "how long an episode id is remembered for de-duplication")
+    metrics_port: int = opt(0, "Prometheus port (0: a free port)")
 
 
 @dataclass
 class LearnerConfig:
-    mode: str = "sync"  # sync (paper-faithful, reproducible) | async (throughput)
-    episodes_per_update: int = 10  # E: one batch = one update
-    max_policy_lag: int = 4  # async: drop older episodes
-    eval_every: int = 1  # run evaluation every this many updates (0 = never)
-    eval_episodes: int = 10
-    checkpoint_every: int = 100  # updates; the final checkpoint is always written
-    weights_bind: str = "tcp://127.0.0.1:5556"
-    device: str = "auto"  # auto | cpu | cuda
-    torch_threads: int = 1
-    read_timeout_s: float = 1.0  # one blocking Redis read at most this long, then re-check stop flags
-    metrics_port: int = 0
-    resume: str = ""  # checkpoint path to resume from
+    mode: str = opt(
+        "sync", "sync (paper-faithful, reproducible) or async (throughput)", alias="mode", choices=MODES
+    )
+    episodes_per_update: int = opt(10, "E: episodes in one batch, one update", alias="episodes-per-update")
+    max_policy_lag: int = opt(4, "async: episodes older than this many versions are dropped")
+    eval_every: int = opt(1, "evaluate every this many updates (0: never)")
+    eval_episodes: int = opt(10, "episodes per evaluation")
+    checkpoint_every: int = opt(100, "checkpoint every this many updates (the final one is always written)")
+    weights_bind: str = opt("tcp://127.0.0.1:5556", "ZeroMQ address to publish weights on")
+    device: str = opt("auto", "training device: auto (CUDA when present), cpu or cuda", alias="device")
+    torch_threads: int = opt(1, "torch threads of the learner")
+    read_timeout_s: float = opt(1.0, "one blocking Redis read at most this long, then re-check stop flags")
+    metrics_port: int = opt(0, "Prometheus port (0: a free port)")
+    resume: str = opt("", "checkpoint to resume from")
 
 
 @dataclass
@@ -120,8 +218,10 @@ class Config:
     actor: ActorConfig = field(default_factory=ActorConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
-    redis_url: str = ""  # empty -> `vast train` starts an embedded Redis
-    actors: int = 2  # `vast train`: number of local actor processes
+    redis_url: str = opt("", "Redis to use (empty: vast train starts an embedded one)", alias="redis-url")
+    actors: int = opt(
+        2, "number of actors (vast train: local processes; sync: work-slot split)", alias="actors"
+    )
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -131,35 +231,14 @@ class Config:
 
     def validate(self) -> Config:
         """Reject values and combinations that cannot run, with a message that says why."""
-        if not self.algo.mixer:
-            self.algo.mixer = "qtran" if self.algo.algo == "vast" else self.algo.algo
-        if not self.algo.assign:
-            self.algo.assign = "metagrad" if self.algo.algo == "vast" else "identity"
-        choices = {
-            "learner.mode": (self.learner.mode, {"sync", "async"}),
-            "algo.algo": (self.algo.algo, {"vast", "qtran", "qmix", "vdn", "il"}),
-            "algo.mixer": (self.algo.mixer, {"il", "vdn", "qmix", "qtran"}),
-            "algo.assign": (self.algo.assign, {"random", "fixed", "spatial", "metagrad", "identity"}),
-            "algo.spatial_centroids": (self.algo.spatial_centroids, {"k", "half"}),
-            "algo.actor_loss": (self.algo.actor_loss, {"reinforce", "ppo"}),
-            "env.warehouse_start": (self.env.warehouse_start, {"dropoff", "stations"}),
-        }
-        for key, (value, allowed) in choices.items():
-            if value not in allowed:
-                raise ConfigError(f"{key} must be one of {sorted(allowed)}, got {value!r}")
+        self.algo = self.algo.normalized()
+        for key, f, value in iter_fields(self):
+            choices = field_choices(f)
+            if choices is not None and value not in choices:
+                shown = [c for c in choices if c]
+                raise ConfigError(f"{key} must be one of {shown}, got {value!r}")
         if not 0.0 < self.algo.eta <= 1.0:
             raise ConfigError(f"algo.eta must be in (0, 1], got {self.algo.eta}")
-        if self.algo.algo != "vast" and self.algo.algo != self.algo.mixer:
-            # Flat methods name their operator themselves: --algo qmix means mixer qmix.
-            raise ConfigError(
-                f"--algo {self.algo.algo} is a flat baseline with its own operator; "
-                f"drop --mixer {self.algo.mixer} or use --algo vast --mixer {self.algo.mixer}"
-            )
-        if self.algo.algo != "vast" and self.algo.assign != "identity":
-            raise ConfigError(
-                f"--algo {self.algo.algo} is flat (K = N, identity assignment); "
-                f"--assign {self.algo.assign} needs --algo vast"
-            )
         if self.algo.assign == "identity" and self.algo.algo == "vast" and self.algo.eta != 1.0:
             raise ConfigError("--assign identity puts every agent in its own sub-team: it needs --eta 1")
         if self.learner.episodes_per_update < 1:
@@ -168,10 +247,21 @@ class Config:
             raise ConfigError("actors must be >= 1")
         if self.run.updates < 0 or self.run.minutes < 0:
             raise ConfigError("run.updates and run.minutes must be >= 0")
-        from envs.registry import parse_name
-
-        parse_name(self.env.name)
+        try:
+            self.env.spec()
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         return self
+
+
+def iter_fields(obj: Any, prefix: str = ""):
+    """(key, dataclass field, value) of every leaf setting, sections expanded: `learner.mode`, ..."""
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        if dataclasses.is_dataclass(value):
+            yield from iter_fields(value, f"{prefix}{f.name}.")
+        else:
+            yield f"{prefix}{f.name}", f, value
 
 
 def _field_types(cls: type) -> dict[str, Any]:

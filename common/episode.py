@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.base import ArraySpec, EnvSpec
+from vast.envs.base import ArraySpec, EnvSpec
 
 SCHEMA_VERSION = 1
 

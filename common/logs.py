@@ -5,14 +5,17 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from pathlib import Path
 
 
-def setup(role: str, level: int = logging.INFO) -> logging.Logger:
+def setup(role: str, level: int = logging.INFO, stream_path: Path | None = None) -> logging.Logger:
+    """Log lines prefixed with the role, to stderr or (when a progress display owns the terminal) a file."""
+    target = {"stream": sys.stderr}
+    if stream_path is not None:
+        Path(stream_path).parent.mkdir(parents=True, exist_ok=True)
+        target = {"filename": str(stream_path)}
     logging.basicConfig(
-        level=level,
-        stream=sys.stderr,
-        format=f"%(asctime)s {role} %(levelname)s %(message)s",
-        force=True,
+        level=level, format=f"%(asctime)s {role} %(levelname)s %(message)s", force=True, **target
     )
     return logging.getLogger(f"vast.{role}")
 

@@ -7,10 +7,15 @@ parts of an input are looked up, not multiplied.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import nn
 
-from envs.base import Features
+from vast.envs.base import EnvSpec, Features
+
+if TYPE_CHECKING:
+    from vast.common.config import AlgoConfig
 
 FLOAT32_EPS = float(torch.finfo(torch.float32).eps)
 
@@ -114,6 +119,11 @@ class PolicyNet(nn.Module):
         """Returns (logits (..., A), value (...))."""
         h = self.trunk(obs)
         return self.policy_head(h), self.value_head(h).squeeze(-1)
+
+
+def make_policy(spec: EnvSpec, cfg: AlgoConfig) -> PolicyNet:
+    """The actor network for an environment: the one constructor actors and the learner share."""
+    return PolicyNet(spec.obs_dense_dim, spec.obs_onehot_dim, spec.n_actions, cfg.actor_hidden)
 
 
 def masked_log_probs(logits: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:

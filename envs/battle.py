@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from envs import _kernels as k
-from envs.base import ArraySpec, EnvSpec, Features, StepResult, checked_actions
-from envs.battle_layouts import BattleLayout, layout
+from vast.envs import _kernels as k
+from vast.envs.base import ArraySpec, EnvSpec, Features, StepResult, checked_actions
+from vast.envs.battle_layouts import BattleLayout, layout
 
 N_ACTIONS = 6  # NOOP, NORTH, SOUTH, WEST, EAST, ATTACK
 OBS_SHAPE = (4, 7, 7)  # (channels, x, y)

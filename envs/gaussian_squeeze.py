@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.base import EnvSpec, Features, StepResult, checked_actions
+from vast.envs.base import EnvSpec, Features, StepResult, checked_actions
 
 N_ACTIONS = 10
 DEFAULT_MU = 400.0

@@ -18,7 +18,7 @@ import numpy as np
 from gymnasium import spaces
 from pettingzoo import ParallelEnv
 
-from envs.registry import make_env, make_spec, parse_name
+from vast.envs.registry import make_env, make_spec, parse_name
 
 
 class VastParallelEnv(ParallelEnv):
@@ -102,7 +102,7 @@ class VastParallelEnv(ParallelEnv):
     def render(self):
         if self.render_mode != "rgb_array":
             return None
-        from envs.render import render_frame
+        from vast.envs.render import render_frame
 
         return np.asarray(render_frame(self.env))
 

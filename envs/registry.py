@@ -11,12 +11,12 @@ import re
 from types import ModuleType
 from typing import Any
 
-from envs.base import BatchedEnv, EnvSpec
+from vast.envs.base import BatchedEnv, EnvSpec
 
 FAMILIES: dict[str, str] = {
-    "gaussian-squeeze": "envs.gaussian_squeeze",
-    "warehouse": "envs.warehouse",
-    "battle": "envs.battle",
+    "gaussian-squeeze": "vast.envs.gaussian_squeeze",
+    "warehouse": "vast.envs.warehouse",
+    "battle": "vast.envs.battle",
 }
 NAMED_INSTANCES = (
     "warehouse-4",

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from envs.registry import make_env, make_spec, parse_name
+from vast.envs.registry import make_env, make_spec, parse_name
 
 CELL = 32
 HEADER = 18

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.registry import make_env, make_spec
+from vast.envs.registry import make_env, make_spec
 
 POLICIES = ("random", "noop")
 Z95 = 1.959963984540054

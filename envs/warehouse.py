@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from envs import _kernels as k
-from envs.base import ArraySpec, EnvSpec, Features, StepResult, checked_actions
-from envs.warehouse_layouts import N_TYPES, WarehouseLayout, layout, station_cells
+from vast.envs import _kernels as k
+from vast.envs.base import ArraySpec, EnvSpec, Features, StepResult, checked_actions
+from vast.envs.warehouse_layouts import N_TYPES, WarehouseLayout, layout, station_cells
 
 N_ACTIONS = 6  # NOOP, NORTH, SOUTH, WEST, EAST, DROPOFF
 OBS_SHAPE = (5, 5, 5)  # (channels, x, y)

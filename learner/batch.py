@@ -12,10 +12,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from common.episode import Episode, episode_arrays
-from common.networks import TorchFeatures
-from envs.base import EnvSpec
-from envs.registry import family_module
+from vast.common.episode import Episode, episode_arrays
+from vast.common.networks import TorchFeatures
+from vast.envs.base import EnvSpec
+from vast.envs.registry import family_module
 
 
 @dataclass
@@ -45,6 +45,31 @@ class TrainingBatch:
     @property
     def policy_lag(self) -> torch.Tensor:
         return self.learner_version - self.policy_version
+
+
+@dataclass
+class Rows:
+    """A batch's usable (episode, step) rows, flattened: M = number of rows. What the losses consume."""
+
+    obs: TorchFeatures  # leading (M, N)
+    state: torch.Tensor  # (M, S)
+    actions: torch.Tensor  # (M, N)
+    returns: torch.Tensor  # (M,)
+    alive: torch.Tensor  # (M, N)
+    positions: torch.Tensor  # (M, N, 2)
+    behaviour_logp: torch.Tensor  # (M, N)
+
+    @staticmethod
+    def select(batch: TrainingBatch, rows: torch.Tensor) -> Rows:
+        return Rows(
+            obs=batch.obs.index(rows),
+            state=batch.state[rows],
+            actions=batch.actions[rows],
+            returns=batch.returns[rows],
+            alive=batch.alive[rows],
+            positions=batch.positions[rows],
+            behaviour_logp=batch.behaviour_logp[rows],
+        )
 
 
 def discounted_returns(rewards: torch.Tensor, valid: torch.Tensor, gamma: float) -> torch.Tensor:

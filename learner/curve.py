@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-
-def read_rows(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        line = line.strip()
-        if line:
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue  # a line being written right now
-    return rows
+from vast.common.rundir import read_rows
 
 
 def plot_curve(metrics_path: Path, out: Path, title: str, metric_name: str) -> bool:
+    """Evaluation and training metric over environment steps; False if nothing was evaluated yet."""
+    import matplotlib  # here: matplotlib costs a second to import and only this function needs it
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
     rows = [r for r in read_rows(metrics_path) if r.get("eval_metric") is not None]
     if not rows:
         return False

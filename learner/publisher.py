@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import zmq
 
-from common.codec import encode_weights
-from common.store import RunStore
+from vast.common.codec import encode_weights
+from vast.common.store import RunStore
 
 
 class WeightPublisher:

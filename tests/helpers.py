@@ -7,10 +7,11 @@ from collections.abc import Callable
 
 import torch
 
-from actors.rollout import rollout
-from common.episode import Episode
-from common.networks import PolicyNet
-from envs.registry import make_env, make_spec
+from vast.common.config import resolve
+from vast.common.episode import Episode
+from vast.common.networks import PolicyNet
+from vast.common.rollout import rollout
+from vast.envs.registry import make_env, make_spec
 
 
 def wait_until(condition: Callable[[], object], timeout_s: float, what: str, interval_s: float = 0.05):
@@ -42,3 +43,13 @@ def make_episodes(
         ep.header["episode_id"] = i
         ep.header["slot"] = i
     return episodes
+
+
+def serial_trainer(run_dir, **overrides):
+    """A trainer fed by in-process episodes (the `vast train --serial` topology) writing to run_dir."""
+    from vast.learner.local_source import LocalEpisodeSource
+    from vast.learner.trainer import Trainer
+
+    cfg = resolve(None, {"run.name": "serial", **overrides}, environ={})
+    source = LocalEpisodeSource(cfg, cfg.env.spec())
+    return Trainer(cfg, source, source, run_dir)

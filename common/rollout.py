@@ -1,0 +1,127 @@
+"""Run B copies of an environment with a policy and cut the result into episodes.
+
+The same code serves actor processes, the learner's evaluation and the in-process (serial) episode
+source, so what is trained on is produced by exactly one code path. Vectorized over copies and agents:
+one policy forward and one env step per time step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vast.common.episode import SCHEMA_VERSION, Episode, standard_arrays
+from vast.common.networks import PolicyNet, TorchFeatures, masked_log_probs
+from vast.envs.base import BatchedEnv, EnvSpec
+from vast.envs.registry import make_env
+
+
+@dataclass
+class RolloutStats:
+    env_steps: int  # copy-steps actually simulated
+    agent_steps: int
+
+
+def sample_actions(
+    policy: PolicyNet, env: BatchedEnv, generator: torch.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sample one action per agent per copy; returns (actions, logp of taken action, alive)."""
+    alive = env.alive()
+    obs = TorchFeatures.from_numpy(env.observe())
+    with torch.inference_mode():
+        logits, _ = policy(obs)
+        log_probs = masked_log_probs(logits, torch.from_numpy(alive))
+        flat = log_probs.reshape(-1, log_probs.shape[-1])
+        actions = torch.multinomial(flat.exp(), 1, generator=generator).squeeze(-1)
+        taken = flat.gather(1, actions.unsqueeze(1)).squeeze(1)
+    shape = alive.shape
+    return actions.reshape(shape).numpy(), taken.reshape(shape).numpy(), alive
+
+
+def rollout(
+    env: BatchedEnv,
+    policy: PolicyNet,
+    seed: int,
+    generator: torch.Generator,
+    header: dict | None = None,
+) -> tuple[list[Episode], RolloutStats]:
+    """Play one episode in each of env's B copies; returns B episodes (header fields filled in)."""
+    spec = env.spec
+    env.reset(seed)
+    b, t_max = env.batch_size, spec.episode_limit
+    std = standard_arrays(spec)
+    buffers = {name: np.zeros((b, t_max, *s.shape), dtype=s.dtype) for name, s in std.items()}
+    buffers.update({name: np.zeros((b, t_max, *s.shape), dtype=s.dtype) for name, s in spec.wire.items()})
+    lengths = np.zeros(b, dtype=np.int64)
+    done = np.zeros(b, dtype=bool)
+    env_steps = 0
+    for t in range(t_max):
+        active = ~done
+        actions, logp, alive = sample_actions(policy, env, generator)
+        buffers["actions"][:, t] = actions
+        buffers["logp"][:, t] = logp
+        buffers["alive"][:, t] = alive
+        buffers["positions"][:, t] = env.positions()
+        for name, value in env.wire_step().items():
+            buffers[name][:, t] = value
+        result = env.step(actions)
+        buffers["rewards"][:, t] = np.where(active, result.team_reward, 0.0)
+        lengths[active] = t + 1
+        env_steps += int(active.sum())
+        done = done | result.done
+        if done.all():
+            break
+    metric = env.metric()
+    episodes = []
+    for i in range(b):
+        n = int(lengths[i])
+        arrays = {name: np.ascontiguousarray(buf[i, :n]) for name, buf in buffers.items()}
+        head = {
+            "schema": SCHEMA_VERSION,
+            "env": spec.name,
+            "length": n,
+            "n_agents": spec.n_agents,
+            "seed": int(seed),
+            "copy": i,
+            "metric": float(metric[i]),
+            "ret": float(arrays["rewards"].sum()),
+        }
+        head.update(header or {})
+        episodes.append(Episode(header=head, arrays=arrays))
+    return episodes, RolloutStats(env_steps=env_steps, agent_steps=env_steps * spec.n_agents)
+
+
+class EpisodePlayer:
+    """Plays batches of episodes as one actor: environment copies are built once per batch size and
+    reset for every batch; every episode is stamped with its run, actor, policy version, work slot and
+    an episode id that stays unique across restarts (a random incarnation in the high bits)."""
+
+    def __init__(self, spec: EnvSpec, policy: PolicyNet, run: str, actor_id: int):
+        self.spec = spec
+        self.policy = policy
+        self.run = run
+        self.actor_id = actor_id
+        self.incarnation = int.from_bytes(os.urandom(4), "little") & 0x7FFFFFFF
+        self.seq = 0
+        self._envs: dict[int, BatchedEnv] = {}
+
+    def env(self, n_copies: int) -> BatchedEnv:
+        if n_copies not in self._envs:
+            self._envs[n_copies] = make_env(self.spec, n_copies)
+        return self._envs[n_copies]
+
+    def play(
+        self, n_copies: int, seed: int, slots: list[int], version: int
+    ) -> tuple[list[Episode], RolloutStats]:
+        """One episode per copy, seeded by `seed`; `slots[i]` is copy i's sync work slot (-1: none)."""
+        header = {"run": self.run, "actor_id": self.actor_id, "policy_version": version}
+        generator = torch.Generator().manual_seed(seed)
+        episodes, stats = rollout(self.env(n_copies), self.policy, seed, generator, header)
+        for episode, slot in zip(episodes, slots):
+            episode.header["slot"] = slot
+            episode.header["episode_id"] = (self.incarnation << 32) | self.seq
+            self.seq += 1
+        return episodes, stats

@@ -1,0 +1,39 @@
+"""The learner's Prometheus metrics, declared once and shared by the trainer and its episode source."""
+
+from __future__ import annotations
+
+from vast.common.metrics import RoleMetrics
+
+DROP_REASONS = ("stale", "duplicate_slot", "invalid")
+
+
+class LearnerMetrics:
+    def __init__(self, metrics: RoleMetrics):
+        m = metrics
+        self.registry = m
+        self.updates = m.counter("vast_learner_updates_total", "Learner updates")
+        self.version = m.gauge("vast_learner_policy_version", "Version of the newest published weights")
+        self.consumed = m.counter("vast_learner_episodes_consumed_total", "Episodes trained on")
+        self.dropped = m.counter(
+            "vast_learner_episodes_dropped_total", "Episodes not trained on", ("reason",)
+        )
+        for reason in DROP_REASONS:
+            self.dropped.labels(reason)
+        self.lag = m.histogram(
+            "vast_learner_policy_lag",
+            "Policy lag of consumed episodes (versions)",
+            (0, 1, 2, 3, 4, 6, 8, 16, 32),
+        )
+        self.loss = m.gauge("vast_learner_loss", "Latest loss values", ("part",))
+        self.eval = m.gauge("vast_eval_domain_metric", "Mean domain metric of the latest evaluation")
+        self.update_seconds = m.histogram(
+            "vast_learner_update_seconds",
+            "Time of one update step",
+            (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
+        )
+        self.wait_seconds = m.counter("vast_learner_wait_seconds_total", "Time spent waiting for episodes")
+        self.recovered = m.counter(
+            "vast_learner_episodes_recovered_total",
+            "Episodes re-read after a restart (delivered, never acked)",
+        )
+        self.redis_errors = m.counter("vast_learner_redis_errors_total", "Failed Redis calls (retried)")

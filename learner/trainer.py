@@ -1,0 +1,222 @@
+"""The training loop, one for every topology: collect → build batch → update → acknowledge → publish →
+evaluate → log → checkpoint.
+
+Where episodes come from and where weights go are the two things a topology changes, so they are
+passed in: the distributed learner reads the Redis stream and publishes over ZeroMQ
+(`learner.role.LearnerRole`); `vast train --serial`, the tests and the sweeps play episodes in-process
+(`learner.local_source.LocalEpisodeSource`, which is also the weight sink).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vast.common import rundir
+from vast.common.config import Config
+from vast.common.core import EpisodeSource, WeightSink
+from vast.common.lifecycle import StopFlag
+from vast.common.metrics import RoleMetrics
+from vast.common.networks import pick_device
+from vast.common.rollout import rollout
+from vast.common.seeding import derive_seed
+from vast.envs.base import EnvSpec
+from vast.envs.registry import make_env
+from vast.learner import checkpoint
+from vast.learner.algos import build_algorithm
+from vast.learner.batch import build_batch
+from vast.learner.curve import plot_curve
+from vast.learner.telemetry import LearnerMetrics
+
+EVAL_STREAM = 0x7EA1  # seed-derivation tag that keeps evaluation episodes apart from training ones
+
+
+def evaluate(policy: torch.nn.Module, spec: EnvSpec, episodes: int, seed: int, version: int) -> float:
+    """Mean domain metric of `episodes` episodes of the stochastic policy (the reference's protocol)."""
+    policy = copy.deepcopy(policy).cpu().eval()
+    env = make_env(spec, episodes)
+    eval_seed = derive_seed(seed, version, EVAL_STREAM)
+    played, _ = rollout(env, policy, eval_seed, torch.Generator().manual_seed(eval_seed))
+    return float(np.mean([ep.header["metric"] for ep in played]))
+
+
+class Trainer:
+    def __init__(
+        self,
+        cfg: Config,
+        source: EpisodeSource,
+        sink: WeightSink,
+        run_dir: Path,
+        metrics: LearnerMetrics | None = None,
+        log: logging.Logger | None = None,
+        spec: EnvSpec | None = None,
+    ):
+        self.cfg = cfg
+        self.source = source
+        self.sink = sink
+        self.run_dir = Path(run_dir)
+        self.m = metrics or LearnerMetrics(RoleMetrics("learner"))
+        self.log = log or logging.getLogger("vast.learner")
+        self.spec = spec or cfg.env.spec()
+        self.device = pick_device(cfg.learner.device)
+        torch.manual_seed(cfg.run.seed)
+        self.algo = build_algorithm(cfg.algo, self.spec, self.device, cfg.run.seed)
+        self.version = 0
+        self.updates = 0
+        self.episodes_consumed = 0
+        self.env_steps = 0
+        self.last_eval: float | None = None
+        self.metrics_path = self.run_dir / rundir.METRICS
+        self.checkpoint_path = self.run_dir / rundir.CHECKPOINT
+        if cfg.learner.resume:
+            self.restore(cfg.learner.resume)
+
+    # -- persistence ------------------------------------------------------------------------------------
+    def restore(self, path: str | Path) -> None:
+        payload = checkpoint.load(path, self.device)
+        self.algo.load_state_dict(payload["algorithm"])
+        self.version = payload["version"]
+        self.updates = payload["updates"]
+        self.episodes_consumed = payload.get("episodes", 0)
+        self.env_steps = payload.get("env_steps", 0)
+        self.log.info("resumed from %s at version %d", path, self.version)
+
+    def save_checkpoint(self) -> None:
+        checkpoint.save(
+            self.checkpoint_path,
+            {
+                "algorithm": self.algo.state_dict(),
+                "version": self.version,
+                "updates": self.updates,
+                "episodes": self.episodes_consumed,
+                "env_steps": self.env_steps,
+                "config": self.cfg.to_dict(),
+                "env_spec": self.spec.name,
+            },
+        )
+
+    # -- the loop ---------------------------------------------------------------------------------------
+    def done(self) -> bool:
+        return bool(self.cfg.run.updates) and self.updates >= self.cfg.run.updates
+
+    def run(self, stop: StopFlag, on_row: Callable[[dict], None] | None = None) -> dict:
+        """Train until `run.updates`, `run.minutes` or `stop`; always ends with a checkpoint and summary.
+        `on_row` sees every metrics row as it is written (progress displays)."""
+        cfg = self.cfg
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.publish()
+        t0 = time.monotonic()
+        deadline = t0 + cfg.run.minutes * 60 if cfg.run.minutes > 0 else float("inf")
+        self.log.info(
+            "learner: %s on %s, %s mode, device %s",
+            cfg.algo.algo,
+            self.spec.name,
+            cfg.learner.mode,
+            self.device,
+        )
+        with self.metrics_path.open("a") as log_file:
+            while not stop.is_set() and not self.done():
+                row = self.step(stop, deadline, t0)
+                if row is None:
+                    break
+                log_file.write(json.dumps(row) + "\n")
+                log_file.flush()
+                if on_row is not None:
+                    on_row(row)
+                if cfg.learner.checkpoint_every and self.updates % cfg.learner.checkpoint_every == 0:
+                    self.save_checkpoint()
+        return self.finish(stop, t0)
+
+    def publish(self) -> None:
+        self.sink.publish(self.version, self.algo.policy.state_dict())
+        self.m.version.set(self.version)
+
+    def step(self, stop: StopFlag, deadline: float, t0: float) -> dict | None:
+        """One update; its metrics row, or None if the source stopped before a batch was complete."""
+        cfg = self.cfg
+        t_wait = time.perf_counter()
+        got = self.source.collect(self.version, cfg.learner.episodes_per_update, stop, deadline)
+        if got is None:
+            return None
+        t_batch = time.perf_counter()
+        episodes = [ep for _, ep in got]
+        batch = build_batch(episodes, self.spec, self.device, self.version)
+        t_update = time.perf_counter()
+        losses = self.algo.update(batch, mode=cfg.learner.mode)
+        t_done = time.perf_counter()
+        self.source.ack([handle for handle, _ in got])
+        self.version += 1
+        self.updates += 1
+        self.publish()
+        t_pub = time.perf_counter()
+        lags = batch.policy_lag.cpu().numpy()
+        for lag in lags:
+            self.m.lag.observe(float(lag))
+        self.episodes_consumed += len(episodes)
+        self.env_steps += int(sum(ep.length for ep in episodes))
+        eval_metric = None
+        if cfg.learner.eval_every and self.updates % cfg.learner.eval_every == 0:
+            eval_metric = self.last_eval = evaluate(
+                self.algo.policy, self.spec, cfg.learner.eval_episodes, cfg.run.seed, self.version
+            )
+            self.m.eval.set(eval_metric)
+        t_eval = time.perf_counter()
+        dropped = self.source.dropped()
+        row = {
+            "update": self.updates,
+            "version": self.version,
+            "episodes": self.episodes_consumed,
+            "env_steps": self.env_steps,
+            "train_metric": float(np.mean([ep.header["metric"] for ep in episodes])),
+            "train_return": float(np.mean([ep.header["ret"] for ep in episodes])),
+            "eval_metric": eval_metric,
+            "policy_lag_mean": float(lags.mean()),
+            "policy_lag_max": int(lags.max()),
+            "dropped": sum(dropped.values()),
+            "dropped_stale": dropped.get("stale", 0),
+            "from_actors": sorted({int(ep.header["actor_id"]) for ep in episodes}),
+            "wall_s": round(time.monotonic() - t0, 4),
+            "time_wait_s": round(t_batch - t_wait, 5),
+            "time_batch_s": round(t_update - t_batch, 5),
+            "time_update_s": round(t_done - t_update, 5),
+            "time_publish_s": round(t_pub - t_done, 5),
+            "time_eval_s": round(t_eval - t_pub, 5),
+            **{k: float(v) for k, v in losses.items()},
+        }
+        self.m.updates.inc()
+        self.m.consumed.inc(len(episodes))
+        self.m.update_seconds.observe(t_done - t_update)
+        for key, value in losses.items():
+            if key.startswith("loss/"):
+                self.m.loss.labels(key[5:]).set(float(value))
+        return row
+
+    def finish(self, stop: StopFlag, t0: float) -> dict:
+        cfg = self.cfg
+        self.save_checkpoint()
+        plot_curve(
+            self.metrics_path,
+            self.run_dir / rundir.CURVE,
+            f"{cfg.algo.algo.upper()} ({cfg.algo.mixer}, {cfg.algo.assign}) on {self.spec.name}",
+            self.spec.metric_name,
+        )
+        summary = {
+            "updates": self.updates,
+            "version": self.version,
+            "episodes": self.episodes_consumed,
+            "env_steps": self.env_steps,
+            "wall_s": round(time.monotonic() - t0, 3),
+            "last_eval_metric": self.last_eval,
+            "stopped_by": stop.reason or ("updates" if self.done() else "time"),
+        }
+        (self.run_dir / rundir.SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+        self.sink.close()
+        self.log.info("learner stopped after %d updates: %s", self.updates, summary)
+        return summary

@@ -1,0 +1,64 @@
+"""One typed config: precedence defaults < file < environment < flags; unknown keys are errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from vast.common.config import Config, ConfigError, resolve
+
+
+def test_precedence_file_env_flags(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("learner:\n  mode: async\n  eval_every: 3\nalgo:\n  eta: 0.5\n")
+    cfg = resolve(
+        path, {"learner.eval_every": "7"}, environ={"VAST_ALGO__ETA": "0.75", "VAST_RUN__SEED": "11"}
+    )
+    assert cfg.learner.mode == "async"  # from the file
+    assert cfg.algo.eta == 0.75  # env beats file
+    assert cfg.learner.eval_every == 7  # flag beats file
+    assert cfg.run.seed == 11
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"learner.nope": "1"}, "unknown config key"),
+        ({"nope": "1"}, "unknown config key"),
+        ({"learner.mode": "fast"}, "learner.mode must be one of"),
+        ({"algo.eta": "0"}, "algo.eta must be in"),
+        ({"algo.algo": "qmix", "algo.mixer": "vdn"}, "flat baseline"),
+        ({"algo.algo": "qtran", "algo.assign": "spatial"}, "needs --algo vast"),
+        ({"run.seed": "abc"}, "bad value for run.seed"),
+        ({"env.name": "chess-8"}, "unknown environment"),
+    ],
+)
+def test_invalid_configs_are_rejected_clearly(overrides, message):
+    with pytest.raises((ConfigError, ValueError), match=message):
+        resolve(None, overrides, environ={})
+
+
+def test_unknown_key_in_file_and_env(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"learner": {"speed": 3}}))
+    with pytest.raises(ConfigError, match="speed"):
+        resolve(path, environ={})
+    with pytest.raises(ConfigError, match="unknown config key"):
+        resolve(None, environ={"VAST_LEARNER__SPEED": "3"})
+
+
+def test_flat_methods_imply_operator_and_identity_assignment():
+    cfg = resolve(None, {"algo.algo": "qmix"}, environ={})
+    assert (cfg.algo.mixer, cfg.algo.assign) == ("qmix", "identity")
+    assert cfg.algo.n_subteams(200) == 200
+    vast = resolve(None, {"algo.eta": "0.25"}, environ={})
+    assert (vast.algo.mixer, vast.algo.assign) == ("qtran", "metagrad")
+    assert vast.algo.n_subteams(200) == 50 and vast.algo.n_subteams(16) == 4 and vast.algo.n_subteams(4) == 1
+
+
+def test_saved_config_round_trips(tmp_path):
+    cfg = resolve(None, {"learner.mode": "async", "env.name": "gaussian-squeeze-400"}, environ={})
+    cfg.save(tmp_path / "config.json")
+    again = resolve(tmp_path / "config.json", environ={})
+    assert again == cfg and isinstance(again, Config)

@@ -1,0 +1,181 @@
+"""Replay service over real ZeroMQ sockets and a real Redis: ack only after storage, de-duplication,
+rejection with reasons, and no loss while Redis is down."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+import zmq
+
+from tests.helpers import make_episodes, wait_until
+from vast.actors.sender import EpisodeSender
+from vast.common.codec import decode_episode
+from vast.common.config import resolve
+from vast.common.embedded_redis import EmbeddedRedis, free_port
+from vast.common.lifecycle import StopFlag
+from vast.common.metrics import RoleMetrics
+from vast.common.store import RunStore, connect
+from vast.envs.registry import make_spec
+from vast.replay.role import ReplayRole
+
+LOG = logging.getLogger("test")
+
+
+class RunningReplay:
+    def __init__(self, store: RunStore, env_name: str = "gaussian-squeeze-50", port: int = 0, **extra):
+        port = port or free_port()
+        overrides = {"env.name": env_name, "replay.bind": f"tcp://127.0.0.1:{port}", **extra}
+        self.cfg = resolve(None, overrides, environ={})
+        self.addr = f"tcp://127.0.0.1:{port}"
+        self.metrics = RoleMetrics("replay")
+        self.service = ReplayRole(self.cfg, store, self.metrics, LOG)
+        self.stop = StopFlag()
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self.service.run, args=(self.stop, ready.set), daemon=True)
+        self.thread.start()
+        assert ready.wait(10)
+
+    def value(self, name, **labels):
+        return self.metrics.registry.get_sample_value(name, labels or None) or 0.0
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def replay(store):
+    r = RunningReplay(store)
+    yield r
+    r.close()
+
+
+def _stored(store):
+    entries = store.r.xrange(store.episodes_key)
+    return [fields[b"k"].decode() for _, fields in entries]
+
+
+def test_episodes_are_stored_then_acked_and_resends_are_deduplicated(replay, store):
+    sender = EpisodeSender(replay.addr, ack_timeout_s=5, max_in_flight=8, log=LOG)
+    episodes = make_episodes("gaussian-squeeze-50", 4, store.run, actor_id=3)
+    stop = StopFlag()
+    for ep in episodes:
+        assert sender.send(ep, stop)
+    assert sender.flush(stop, deadline_s=10)
+    assert sender.acked == 4
+    assert _stored(store) == [ep.key for ep in episodes]
+    # what Redis holds decodes to exactly what was sent
+    spec = make_spec("gaussian-squeeze-50")
+    blob = store.r.xrange(store.episodes_key)[0][1][b"d"]
+    assert decode_episode(blob, lambda _: spec).header == episodes[0].header
+    # a resend (e.g. the ack was lost) is acknowledged but not stored twice
+    assert sender.send(episodes[0], stop) and sender.flush(stop, 10)
+    assert len(_stored(store)) == 4
+    assert replay.value("vast_replay_episodes_duplicate_total") == 1
+    assert replay.value("vast_replay_episodes_accepted_total") == 4
+    sender.close()
+
+
+def test_bad_input_is_rejected_counted_and_answered(replay, store):
+    ctx = zmq.Context.instance()
+    sock = ctx.socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(replay.addr)
+    good = make_episodes("gaussian-squeeze-50", 1, store.run)[0]
+    from vast.common.codec import encode_episode
+
+    cases = [
+        ([b"EP", b"0:1", b"not msgpack"], b"rejected:malformed"),
+        ([b"HELLO"], b"rejected:malformed"),
+        (
+            [b"EP", b"0:0", encode_episode(make_episodes("gaussian-squeeze-50", 1, "other-run")[0])],
+            b"rejected:bad_header",
+        ),
+        ([b"EP", b"9:9", encode_episode(good)], b"rejected:bad_header"),  # envelope key lies
+        (
+            [b"EP", b"0:0", encode_episode(make_episodes("gaussian-squeeze-60", 1, store.run)[0])],
+            b"rejected:unknown_env",
+        ),
+    ]
+    for frames, expected in cases:
+        sock.send_multipart(frames)
+        assert sock.poll(5000), "replay must answer every message"
+        reply = sock.recv_multipart()
+        assert reply[0] == b"ACK" and reply[2] == expected
+    assert _stored(store) == []
+    assert replay.value("vast_replay_episodes_rejected_total", reason="malformed") == 2
+    assert replay.value("vast_replay_episodes_rejected_total", reason="bad_header") == 2
+    assert replay.value("vast_replay_episodes_rejected_total", reason="unknown_env") == 1
+    sock.close(0)
+
+
+def test_nothing_is_acked_while_redis_is_down_and_nothing_is_lost(tmp_path, run_name):
+    server = EmbeddedRedis(tmp_path / "r", appendonly=True).start()
+    store = RunStore(connect(server.url, timeout_s=1.0), run_name)
+    replay = RunningReplay(store)
+    sender = EpisodeSender(replay.addr, ack_timeout_s=0.5, max_in_flight=8, log=LOG)
+    stop = StopFlag()
+    try:
+        episodes = make_episodes("gaussian-squeeze-50", 3, run_name)
+        assert sender.send(episodes[0], stop) and sender.flush(stop, 10)
+        server.stop()
+        for ep in episodes[1:]:
+            assert sender.send(ep, stop)
+        wait_until(lambda: replay.value("vast_replay_redis_errors_total") >= 2, 20, "failed Redis writes")
+        sender.poll(0.2)
+        assert len(sender.pending) == 2, "episodes must stay unacknowledged while Redis is down"
+        server.start()  # same port, AOF keeps the first episode
+        assert sender.flush(stop, 30), "resent episodes must be stored once Redis is back"
+        assert _stored(store) == [ep.key for ep in episodes]
+    finally:
+        sender.close()
+        replay.close()
+        server.stop()
+
+
+def test_sender_never_blocks_without_replay_and_delivers_once_replay_appears(store):
+    port = free_port()
+    sender = EpisodeSender(f"tcp://127.0.0.1:{port}", ack_timeout_s=0.2, max_in_flight=4, log=LOG)
+    episodes = make_episodes("gaussian-squeeze-50", 5, store.run)
+    stop = StopFlag()
+    for ep in episodes[:4]:
+        assert sender.send(ep, stop)
+    for _ in range(20):  # resend rounds with nobody listening must neither block nor fail
+        sender.poll(0.05)
+    timer = threading.Timer(0.5, stop.set)
+    timer.start()
+    assert sender.send(episodes[4], stop) is False, "a full window waits, but gives up when stopped"
+    timer.join()
+    replay = RunningReplay(store, port=port)  # replay comes up on the address the sender keeps retrying
+    try:
+        assert sender.flush(StopFlag(), deadline_s=20)
+        assert _stored(store) == [ep.key for ep in episodes[:4]]
+        assert replay.value("vast_replay_episodes_accepted_total") == 4
+    finally:
+        sender.close()
+        replay.close()
+
+
+def test_full_backlog_applies_back_pressure_without_losing_episodes(store):
+    replay = RunningReplay(store, **{"replay.max_backlog": "3"})
+    sender = EpisodeSender(replay.addr, ack_timeout_s=0.3, max_in_flight=8, log=LOG)
+    episodes = make_episodes("gaussian-squeeze-50", 5, store.run)
+    stop = StopFlag()
+    try:
+        for ep in episodes:
+            assert sender.send(ep, stop)
+        wait_until(lambda: replay.value("vast_replay_backpressure_total") >= 2, 10, "back-pressure")
+        sender.poll(0.1)
+        assert len(_stored(store)) == 3 and len(sender.pending) == 2, "the backlog is full: no ack, no store"
+        store.ensure_group()  # the learner consumes two episodes...
+        read = store.read_episodes("learner-0", 2, 100)
+        store.ack([entry for entry, _ in read])
+        assert sender.flush(stop, 20), "...and the held-back episodes are stored on resend"
+        remaining = _stored(store)
+        assert sorted(remaining + [ep.key for ep in episodes[:2]]) == sorted(ep.key for ep in episodes)
+    finally:
+        sender.close()
+        replay.close()

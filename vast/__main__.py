@@ -1,0 +1,7 @@
+"""`python -m vast ...` is the `vast` command."""
+
+import sys
+
+from vast.cli import main
+
+sys.exit(main())

@@ -1,0 +1,94 @@
+"""Run one role (actor, replay or learner) as this process: logging, signals, metrics endpoint, Redis.
+
+The same entry point serves `vast train`'s child processes, `vast <role>` on a cluster node and
+containers: everything a role needs is in the config and reachable by host:port. Roles are started
+from the `ROLES` table; each is built as `Role(cfg, store, metrics, log)` and run as `role.run(stop)`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import redis
+
+from vast.common import logs
+from vast.common.config import Config, ConfigError
+from vast.common.lifecycle import StopFlag
+from vast.common.metrics import RoleMetrics
+from vast.common.store import RunStore, connect
+
+
+@dataclass(frozen=True)
+class RoleEntry:
+    target: str  # "module:Class", imported only when this role runs
+    metrics_port: Callable[[Config], int]  # 0 = a free port
+    ident: Callable[[Config], str]  # the role's instance id (actors: their id)
+    torch_threads: Callable[[Config], int]
+
+
+ROLES: dict[str, RoleEntry] = {
+    "actor": RoleEntry(
+        "vast.actors.actor:ActorRole",
+        lambda c: c.actor.metrics_port + c.actor.id if c.actor.metrics_port else 0,  # consecutive ports
+        lambda c: str(c.actor.id),
+        lambda c: 1,
+    ),
+    "replay": RoleEntry(
+        "vast.replay.role:ReplayRole", lambda c: c.replay.metrics_port, lambda c: "0", lambda c: 1
+    ),
+    "learner": RoleEntry(
+        "vast.learner.role:LearnerRole",
+        lambda c: c.learner.metrics_port,
+        lambda c: "0",
+        lambda c: max(1, c.learner.torch_threads),
+    ),
+}
+
+
+def _announce(
+    store: RunStore, role: str, ident: str, url: str, stop: StopFlag, log, deadline_s: float = 60.0
+) -> None:
+    """Register the metrics URL; Redis may still be starting, so retry with a deadline."""
+    end = time.monotonic() + deadline_s
+    while True:
+        try:
+            store.announce(role, ident, url)
+            return
+        except redis.RedisError as exc:
+            if time.monotonic() > end or stop.is_set():
+                raise RuntimeError(f"cannot reach Redis at {store.r}: {exc}") from exc
+            log.warning("Redis not reachable yet (%s); retrying", exc)
+            stop.wait(1.0)
+
+
+def run_role(role: str, cfg: Config) -> int:
+    if role not in ROLES:
+        raise ConfigError(f"unknown role {role!r}; expected one of {tuple(ROLES)}")
+    if not cfg.redis_url:
+        raise ConfigError(f"vast {role} needs a Redis server: pass --redis-url redis://HOST:PORT/0")
+    if not cfg.run.name:
+        cfg.run.name = "default"
+    entry = ROLES[role]
+    ident = entry.ident(cfg)
+    log = logs.setup(f"{role}-{ident}" if role == "actor" else role)
+    import torch  # here, not at module level: `vast train` itself never needs torch
+
+    torch.set_num_threads(entry.torch_threads(cfg))
+    stop = StopFlag().install_signal_handlers()
+    metrics = RoleMetrics(role)
+    port = entry.metrics_port(cfg)
+    url = metrics.serve(port, addr="0.0.0.0" if port else "127.0.0.1")
+    log.info("metrics at %s", url)
+    store = RunStore(
+        connect(cfg.redis_url, timeout_s=max(5.0, cfg.learner.read_timeout_s + 2.0)), cfg.run.name
+    )
+    _announce(store, role, ident, url, stop, log)
+    module, _, cls = entry.target.partition(":")
+    try:
+        getattr(importlib.import_module(module), cls)(cfg, store, metrics, log).run(stop)
+    finally:
+        metrics.close()
+    return 0
