@@ -94,7 +94,7 @@ def parse_setting(text: str) -> Setting:
             )
         return Setting(method, overrides=overrides)
     operator, assignment = _split_rest(rest, text)
-    eta = _eta(eta_text, text) if eta_text else None
+    eta = _eta(eta_text, text) if eta_text else AlgoConfig().eta
     return Setting("vast", operator or "qtran", assignment or "metagrad", eta, overrides)
 
 
