@@ -35,21 +35,26 @@ def _deterministic(rows):
 
 
 # CI budget: the paper's epochs x 0.001 (warehouse 3, battle 2, gaussian-squeeze 10 updates), one seed,
-# five evaluation episodes; paper-sota runs its six environments, the others their defaults except
-# paper-diversity, which is the VAST subset of paper-sota and runs on the three small environments here.
+# two stochastic evaluation episodes and no greedy one. In this process (--jobs 1: torch is imported
+# once for all presets; worker processes are tested below). paper-diversity is the VAST subset of
+# paper-sota and runs on the three small environments here.
 CI_ENVS = {"paper-diversity": "warehouse-4,battle-20,gaussian-squeeze-200"}
+CI_SETTINGS = ["learner.eval_episodes=2", "learner.eval_greedy=false"]
 
 
 @pytest.mark.timeout(600)
 @pytest.mark.parametrize("preset", list(PRESETS))
 def test_every_preset_runs_end_to_end_and_produces_its_plots_and_table(tmp_path, preset):
+    from vast.experiment.cli import main as experiment
+    from vast.plots.cli import main as plot
+
     p = PRESETS[preset]
     envs = CI_ENVS.get(preset, ",".join(p.envs)).split(",")
     out = tmp_path / preset
-    args = ["--preset", preset, "--budget", "0.001", "--seeds", "1", "--jobs", "2", "--out", str(out)]
-    args += ["--env", ",".join(envs), "--set", "learner.eval_episodes=5", "--no-progress"]
-    vast("experiment", *args)
-    vast("plot", str(out), "--resamples", "500")
+    args = ["--preset", preset, "--budget", "0.001", "--seeds", "1", "--jobs", "1", "--out", str(out)]
+    args += ["--env", ",".join(envs), "--no-progress", *(a for kv in CI_SETTINGS for a in ("--set", kv))]
+    assert experiment(args) == 0
+    assert plot([str(out), "--resamples", "500"]) == 0
     plots = out / "plots"
     suffix = "" if p.metric == "eval_metric" else f".{p.metric}"
     for env in envs:
@@ -57,8 +62,9 @@ def test_every_preset_runs_end_to_end_and_produces_its_plots_and_table(tmp_path,
             assert (plots / f"{env}{suffix}.{ext}").stat().st_size > 1000, (env, ext)
     with (plots / "results.csv").open() as fh:
         table = list(csv.DictReader(fh))
+    tag = " [eval_episodes=2, eval_greedy=false]"  # --set keys are part of every label
     assert {(r["env"], r["setting"]) for r in table} == {
-        (e, label) for e in envs for _, label in p.settings(e)
+        (e, label + tag) for e in envs for _, label in p.settings(e)
     }
     assert all(int(r["runs"]) == 1 for r in table)
     assert "Probability of improvement" in (plots / "results.md").read_text()
@@ -103,7 +109,7 @@ def test_a_sweep_killed_with_sigkill_continues_to_the_rows_of_an_uninterrupted_o
         # kill once a checkpoint exists and a run has gone past it, mid-run
         wait_until(
             lambda: any(
-                (d / rundir.CHECKPOINT).exists() and len(rundir.read_rows(d / rundir.METRICS)) >= 7
+                (d / rundir.CHECKPOINT).exists() and len(rundir.read_rows(d / rundir.METRICS)) >= 6
                 for d in run_dirs
             ),
             240,
@@ -127,3 +133,24 @@ def test_a_sweep_killed_with_sigkill_continues_to_the_rows_of_an_uninterrupted_o
         assert [r["update"] for r in continued] == list(range(1, 17))
         assert _deterministic(continued) == _deterministic(straight)
         assert json.loads((d / rundir.SUMMARY).read_text())["stopped_by"] == "updates"
+
+
+@pytest.mark.timeout(300)
+def test_vast_evaluate_works_on_a_multi_process_run_directory(tmp_path):
+    from vast.common.config import resolve
+    from vast.launch.local import LocalCluster
+
+    overrides = {"env.name": "warehouse-4", "run.dir": str(tmp_path), "run.name": "mp", "run.updates": "4"}
+    overrides.update({"learner.keep_every": "2", "learner.eval_episodes": "2", "algo.assign": "spatial"})
+    cluster = LocalCluster(resolve(None, overrides, environ={})).start()
+    try:
+        wait_until(cluster.learner_done, 240, "the learner to finish 4 updates")
+        assert cluster.procs["learner"].returncode == 0
+    finally:
+        cluster.stop()
+    run_dir = tmp_path / "mp"
+    out = vast("evaluate", str(run_dir), "--episodes", "3", "--json", "--subteams", str(tmp_path / "s.png"))
+    result = json.loads(out.stdout)
+    assert result["updates"] == 4 and result["env"] == "warehouse-4" and result["episodes"] == 3
+    assert [p.split(":")[0] for p in result["subteams"]["panels"]] == ["early", "middle", "late"]
+    assert (tmp_path / "s.png").stat().st_size > 1000
