@@ -71,7 +71,11 @@ def score(loaded: Loaded, episodes: int, seed: int, greedy: bool) -> dict[str, A
 
     s = derive_seed(seed, EVALUATE_STREAM)
     played, _ = rollout(
-        make_env(loaded.spec, episodes), loaded.algo.policy, s, torch.Generator().manual_seed(s), greedy=greedy
+        make_env(loaded.spec, episodes),
+        loaded.algo.policy,
+        s,
+        torch.Generator().manual_seed(s),
+        greedy=greedy,
     )
     metrics = np.array([ep.header["metric"] for ep in played])
     mean, low, high = mean_ci(metrics)
@@ -207,7 +211,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the evaluation episodes (default 0)")
     p.add_argument("--render", metavar="OUT.gif", help="also render one episode as an animated GIF")
     p.add_argument("--subteams", metavar="OUT.png", help="also draw sub-team snapshots (early/middle/late)")
-    p.add_argument("--step", type=int, help="time step of the snapshots (default: a tenth of the episode limit)")
+    p.add_argument(
+        "--step", type=int, help="time step of the snapshots (default: a tenth of the episode limit)"
+    )
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     return p
 
@@ -220,7 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     loaded = load(checkpoint_path(target))
     result = score(loaded, args.episodes, args.seed, args.greedy)
     if args.render:
-        result["render"] = {"path": args.render, "frames": render_gif(loaded, Path(args.render), args.seed, args.greedy)}
+        result["render"] = {
+            "path": args.render,
+            "frames": render_gif(loaded, Path(args.render), args.seed, args.greedy),
+        }
     if args.subteams:
         result["subteams"] = {
             "path": args.subteams,

@@ -1,8 +1,8 @@
 """`vast plot RUN_DIRS...|SWEEP_DIR`: one figure per environment (PNG and SVG) and a results table.
 
-    vast plot experiments/paper-sota                   # -> experiments/paper-sota/plots/
-    vast plot experiments/paper-sota --mode D          # division diversity of the same runs
-    vast plot runs/a runs/b --out figures/             # any run directories (labels from their configs)
+vast plot experiments/paper-sota                   # -> experiments/paper-sota/plots/
+vast plot experiments/paper-sota --mode D          # division diversity of the same runs
+vast plot runs/a runs/b --out figures/             # any run directories (labels from their configs)
 """
 
 from __future__ import annotations
@@ -31,9 +31,15 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("paths", nargs="+", help="run directories, folders holding them, or one sweep directory")
     p.add_argument("--out", help="output folder (default: SWEEP_DIR/plots, or ./plots)")
-    p.add_argument("--mode", choices=sorted(MODE_TITLES), help="plot mode; D plots division diversity (default: the sweep's)")
+    p.add_argument(
+        "--mode",
+        choices=sorted(MODE_TITLES),
+        help="plot mode; D plots division diversity (default: the sweep's)",
+    )
     p.add_argument("--metric", help="metrics-row key to plot (default eval_metric; diversity in mode D)")
-    p.add_argument("--resamples", type=int, default=RESAMPLES, help=f"bootstrap resamples (default {RESAMPLES})")
+    p.add_argument(
+        "--resamples", type=int, default=RESAMPLES, help=f"bootstrap resamples (default {RESAMPLES})"
+    )
     return p
 
 
@@ -48,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         raise ConfigError(f"no such directory: {', '.join(missing)}")
     collection, sweep = collect(paths)
     if not collection.runs:
-        raise ConfigError(f"no run directories (config.json + metrics.jsonl) under {', '.join(map(str, paths))}")
+        raise ConfigError(
+            f"no run directories (config.json + metrics.jsonl) under {', '.join(map(str, paths))}"
+        )
     mode = args.mode or sweep.get("mode", "")
     metric = args.metric or ("diversity" if mode == "D" else "eval_metric")
     out = Path(args.out) if args.out else (paths[0] / "plots" if sweep else Path("plots"))

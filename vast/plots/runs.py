@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from vast.common import rundir
-from vast.plots.stats import WINDOW, moving_average
+from vast.plots.stats import WINDOW
 
 
 @dataclass
@@ -76,7 +76,9 @@ def find_run_dirs(paths: list[Path]) -> list[Path]:
     found: dict[Path, None] = {}
     for path in paths:
         path = Path(path)
-        candidates = [path] if (path / rundir.CONFIG).exists() else sorted(p.parent for p in path.rglob(rundir.CONFIG))
+        candidates = (
+            [path] if (path / rundir.CONFIG).exists() else sorted(p.parent for p in path.rglob(rundir.CONFIG))
+        )
         for c in candidates:
             if (c / rundir.METRICS).exists():
                 found[c.resolve()] = None

@@ -132,7 +132,9 @@ def poi_ci(
 def min_max_normalise(scores_by_setting: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Scores of one task scaled to [0, 1] by the min and max over every run of every setting
     (marl-eval's per-task normalisation), so tasks of different scales can be aggregated."""
-    everything = np.concatenate([np.asarray(v, dtype=np.float64).reshape(-1) for v in scores_by_setting.values()])
+    everything = np.concatenate(
+        [np.asarray(v, dtype=np.float64).reshape(-1) for v in scores_by_setting.values()]
+    )
     low, high = float(everything.min()), float(everything.max())
     span = high - low if high > low else 1.0
     return {k: (np.asarray(v, dtype=np.float64) - low) / span for k, v in scores_by_setting.items()}

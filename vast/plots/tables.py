@@ -93,7 +93,9 @@ def improvements(
     if len(envs) > 1 and common:
         normalised = {env: stats.min_max_normalise({k: scores[env][k] for k in common}) for env in envs}
         runs = {label: min(len(normalised[e][label]) for e in envs) for label in common}
-        matrix = {label: np.stack([normalised[e][label][: runs[label]] for e in envs], axis=1) for label in common}
+        matrix = {
+            label: np.stack([normalised[e][label][: runs[label]] for e in envs], axis=1) for label in common
+        }
         aggregate = [(label, stats.iqm_ci(matrix[label], resamples)) for label in common]
         for x in common:
             for y in common:
@@ -118,8 +120,15 @@ def write(
     header: str,
 ) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
-    md = [f"# {header}", "", f"Final score: the mean of each run's last 10 values of `{metric}`; mean over runs"]
-    md += ["with a 95% bootstrap CI (10,000 resamples of runs) and the interquartile mean (IQM) with its CI.", ""]
+    md = [
+        f"# {header}",
+        "",
+        f"Final score: the mean of each run's last 10 values of `{metric}`; mean over runs",
+    ]
+    md += [
+        "with a 95% bootstrap CI (10,000 resamples of runs) and the interquartile mean (IQM) with its CI.",
+        "",
+    ]
     md += [
         "| environment | setting | runs | updates | final mean [95% CI] | IQM [95% CI] | greedy final | "
         "wall time / run | s / update | env steps / s |",
@@ -133,7 +142,10 @@ def write(
     focus_pairs = [p for p in pairs if p.x == focus]
     if focus_pairs:
         md += ["", f"## Probability of improvement of {focus}", "", "P(X > Y), ties counted one half, with a"]
-        md += ["95% stratified bootstrap CI; `all`: averaged over environments (settings present in all).", ""]
+        md += [
+            "95% stratified bootstrap CI; `all`: averaged over environments (settings present in all).",
+            "",
+        ]
         md += ["| environment | Y | P(X > Y) [95% CI] |", "|---|---|---|"]
         md += [f"| {p.env} | {p.y} | {_ci(p.p, 2)} |" for p in focus_pairs]
     if aggregate:

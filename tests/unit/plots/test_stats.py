@@ -53,7 +53,7 @@ def test_probability_of_improvement_counts_ties_as_one_half():
     point, low, high = stats.poi_ci(np.array([3.0, 3.0]), np.array([1.0, 1.0]))
     assert point == low == high == 1.0
     point, low, high = stats.poi_ci(np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.5, 2.5, 2.5, 2.5]))
-    assert point == pytest.approx(0.5) and low < 0.5 < high and 0.0 <= low and high <= 1.0
+    assert point == pytest.approx(0.5) and low < 0.5 < high and low >= 0.0 and high <= 1.0
 
 
 def test_min_max_normalisation_spans_every_run_of_a_task():
