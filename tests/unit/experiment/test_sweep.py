@@ -14,24 +14,11 @@ from vast.experiment.cli import main, make_plan, parser
 from vast.experiment.sweep import run_state
 
 ENV = "gaussian-squeeze-20"
+SMALL_SWEEP = ["--algos", "vast-qtran@0.25,il", "--env", ENV, "--seeds", "2", "--updates", "4"]
 
 
 def _args(tmp_path, *extra):
-    return parser().parse_args(
-        [
-            "--algos",
-            "vast-qtran@0.25,il",
-            "--env",
-            ENV,
-            "--seeds",
-            "2",
-            "--updates",
-            "4",
-            "--out",
-            str(tmp_path),
-            *extra,
-        ]
-    )
+    return parser().parse_args([*SMALL_SWEEP, "--out", str(tmp_path), *extra])
 
 
 def _deterministic(rows):
@@ -77,26 +64,7 @@ def test_the_grid_is_settings_times_environments_times_seeds(tmp_path):
 
 
 def test_a_sweep_writes_one_run_directory_per_run_and_skips_finished_ones(tmp_path):
-    assert (
-        main(
-            [
-                "--algos",
-                "vast-qtran@0.25,il",
-                "--env",
-                ENV,
-                "--seeds",
-                "2",
-                "--updates",
-                "4",
-                "--out",
-                str(tmp_path),
-                "--jobs",
-                "1",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main([*SMALL_SWEEP, "--out", str(tmp_path), "--jobs", "1", "--no-progress"]) == 0
     sweep = json.loads((tmp_path / "sweep.json").read_text())
     assert sweep["labels"] == ["VAST-QTRAN (η=1/4)", "IL"] and len(sweep["runs"]) == 4
     for run in sweep["runs"]:
@@ -108,26 +76,7 @@ def test_a_sweep_writes_one_run_directory_per_run_and_skips_finished_ones(tmp_pa
     plan = make_plan(_args(tmp_path))
     assert {run_state(r) for r in plan.runs} == {"done"}
     before = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob(rundir.METRICS)}
-    assert (
-        main(
-            [
-                "--algos",
-                "vast-qtran@0.25,il",
-                "--env",
-                ENV,
-                "--seeds",
-                "2",
-                "--updates",
-                "4",
-                "--out",
-                str(tmp_path),
-                "--jobs",
-                "1",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert main([*SMALL_SWEEP, "--out", str(tmp_path), "--jobs", "1", "--no-progress"]) == 0
     assert before == {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").rglob(rundir.METRICS)}
 
 
