@@ -8,8 +8,8 @@ cd "$(dirname "$0")/../.."
 SEEDS=${SEEDS:-5}
 B_OPS=${B_OPS:-0.1}
 B_SOTA_SMALL=${B_SOTA_SMALL:-0.1}
-B_SOTA_LARGE=${B_SOTA_LARGE:-0.02}
-B_ASSIGN=${B_ASSIGN:-0.02}
+B_SOTA_LARGE=${B_SOTA_LARGE:-0.05}
+B_ASSIGN=${B_ASSIGN:-0.05}
 JOBS=${JOBS:-0}   # 0: one run per core
 OUT=docs/results
 run() { vast experiment --seeds "$SEEDS" --jobs "$JOBS" "$@"; }
