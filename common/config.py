@@ -26,6 +26,8 @@ if typing.TYPE_CHECKING:
     from vast.envs.base import EnvSpec
 
 MODES = ("sync", "async")
+RETURN_NORMS = ("none", "batch")
+WANDB_MODES = ("offline", "online")
 
 
 class ConfigError(ValueError):
@@ -64,6 +66,7 @@ class RunConfig:
     serial: bool = opt(
         False, "vast train: one process, no Redis or ZeroMQ (episodes played in-process)", alias="serial"
     )
+    label: str = opt("", "name of this run's setting in tables and plots (empty: derived from algo)")
 
 
 @dataclass
@@ -129,6 +132,12 @@ class AlgoConfig:
     actor_hidden: int = opt(64, "hidden units of the actor and the local Q-network")
     critic_hidden: int = opt(128, "hidden units of the QMIX and QTRAN networks")
     importance_clip: float = opt(1.0, "async: clip of pi/mu on the policy-gradient term")
+    return_norm: str = opt(
+        "none",
+        "returns: none (reference) or batch (float64, standardised over each batch; the critic's target "
+        "and the actor's return; makes GaussianSqueeze-400/800 learn)",
+        choices=RETURN_NORMS,
+    )
 
     def n_subteams(self, n_agents: int) -> int:
         if self.algo != "vast":
@@ -201,13 +210,31 @@ class LearnerConfig:
     max_policy_lag: int = opt(4, "async: episodes older than this many versions are dropped")
     eval_every: int = opt(1, "evaluate every this many updates (0: never)")
     eval_episodes: int = opt(10, "episodes per evaluation")
+    eval_greedy: bool = opt(
+        True, "also evaluate greedy (argmax) actions at every evaluation, logged as eval_greedy_metric"
+    )
     checkpoint_every: int = opt(100, "checkpoint every this many updates (the final one is always written)")
+    keep_every: int = opt(
+        0, "also keep a copy of the checkpoint every this many updates in checkpoints/ (0: none)"
+    )
     weights_bind: str = opt("tcp://127.0.0.1:5556", "ZeroMQ address to publish weights on")
     device: str = opt("auto", "training device: auto (CUDA when present), cpu or cuda", alias="device")
     torch_threads: int = opt(1, "torch threads of the learner")
     read_timeout_s: float = opt(1.0, "one blocking Redis read at most this long, then re-check stop flags")
     metrics_port: int = opt(0, "Prometheus port (0: a free port)")
     resume: str = opt("", "checkpoint to resume from")
+
+
+@dataclass
+class LogConfig:
+    """Optional sinks for the learner's metrics rows besides metrics.jsonl (`pip install 'vast[logging]'`)."""
+
+    tensorboard: bool = opt(False, "also write TensorBoard event files to RUN_DIR/tensorboard")
+    wandb: bool = opt(False, "also log to Weights & Biases (files under RUN_DIR/wandb)")
+    wandb_mode: str = opt(
+        "offline", "W&B mode: offline (no network; `wandb sync` later) or online", choices=WANDB_MODES
+    )
+    wandb_project: str = opt("vast", "W&B project name")
 
 
 @dataclass
@@ -218,6 +245,7 @@ class Config:
     actor: ActorConfig = field(default_factory=ActorConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     redis_url: str = opt("", "Redis to use (empty: vast train starts an embedded one)", alias="redis-url")
     actors: int = opt(
         2, "number of actors (vast train: local processes; sync: work-slot split)", alias="actors"
@@ -247,6 +275,8 @@ class Config:
             raise ConfigError("actors must be >= 1")
         if self.run.updates < 0 or self.run.minutes < 0:
             raise ConfigError("run.updates and run.minutes must be >= 0")
+        if min(self.learner.eval_every, self.learner.checkpoint_every, self.learner.keep_every) < 0:
+            raise ConfigError("learner.eval_every, checkpoint_every and keep_every must be >= 0")
         try:
             self.env.spec()
         except ValueError as exc:

@@ -16,6 +16,22 @@ CHECKPOINT = "checkpoint.pt"  # networks, optimisers, RNG states, counters (writ
 CURVE = "learning_curve.png"
 SUMMARY = "summary.json"  # written when the learner stops
 LOGS = "logs"  # one log file per process (vast train)
+KEPT = "checkpoints"  # copies kept every `learner.keep_every` updates: checkpoints/update-000300.pt
+
+
+def kept_checkpoint(run_dir: Path, update: int) -> Path:
+    return Path(run_dir) / KEPT / f"update-{update:06d}.pt"
+
+
+def kept_checkpoints(run_dir: Path) -> list[tuple[int, Path]]:
+    """(update, path) of the kept checkpoint copies, oldest first."""
+    found = []
+    for path in (Path(run_dir) / KEPT).glob("update-*.pt"):
+        try:
+            found.append((int(path.stem.split("-")[1]), path))
+        except (IndexError, ValueError):
+            continue
+    return sorted(found)
 
 
 def default_run_name(cfg: Config) -> str:

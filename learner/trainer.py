@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,17 +34,24 @@ from vast.learner import checkpoint
 from vast.learner.algos import build_algorithm
 from vast.learner.batch import build_batch
 from vast.learner.curve import plot_curve
+from vast.learner.loggers import check_available as check_loggers
+from vast.learner.loggers import make_loggers
 from vast.learner.telemetry import LearnerMetrics
 
 EVAL_STREAM = 0x7EA1  # seed-derivation tag that keeps evaluation episodes apart from training ones
+GREEDY_EVAL_STREAM = 0x7EA2  # the greedy evaluation's own episodes (its own env seeds)
 
 
-def evaluate(policy: torch.nn.Module, spec: EnvSpec, episodes: int, seed: int, version: int) -> float:
-    """Mean domain metric of `episodes` episodes of the stochastic policy (the reference's protocol)."""
+def evaluate(
+    policy: torch.nn.Module, spec: EnvSpec, episodes: int, seed: int, version: int, greedy: bool = False
+) -> float:
+    """Mean domain metric of `episodes` episodes: of the stochastic policy (the reference's protocol),
+    or of its argmax actions. Seeded by (seed, version) on streams no training episode uses, so
+    evaluating never changes what is trained on."""
     policy = copy.deepcopy(policy).cpu().eval()
     env = make_env(spec, episodes)
-    eval_seed = derive_seed(seed, version, EVAL_STREAM)
-    played, _ = rollout(env, policy, eval_seed, torch.Generator().manual_seed(eval_seed))
+    eval_seed = derive_seed(seed, version, GREEDY_EVAL_STREAM if greedy else EVAL_STREAM)
+    played, _ = rollout(env, policy, eval_seed, torch.Generator().manual_seed(eval_seed), greedy=greedy)
     return float(np.mean([ep.header["metric"] for ep in played]))
 
 
@@ -73,8 +81,10 @@ class Trainer:
         self.episodes_consumed = 0
         self.env_steps = 0
         self.last_eval: float | None = None
+        self.wall_before = 0.0  # wall seconds of the run before a resume (rows count on from there)
         self.metrics_path = self.run_dir / rundir.METRICS
         self.checkpoint_path = self.run_dir / rundir.CHECKPOINT
+        check_loggers(cfg)
         if cfg.learner.resume:
             self.restore(cfg.learner.resume)
 
@@ -86,9 +96,10 @@ class Trainer:
         self.updates = payload["updates"]
         self.episodes_consumed = payload.get("episodes", 0)
         self.env_steps = payload.get("env_steps", 0)
+        self.wall_before = payload.get("wall_s", 0.0)
         self.log.info("resumed from %s at version %d", path, self.version)
 
-    def save_checkpoint(self) -> None:
+    def save_checkpoint(self, wall_s: float) -> None:
         checkpoint.save(
             self.checkpoint_path,
             {
@@ -97,10 +108,16 @@ class Trainer:
                 "updates": self.updates,
                 "episodes": self.episodes_consumed,
                 "env_steps": self.env_steps,
+                "wall_s": wall_s,
                 "config": self.cfg.to_dict(),
                 "env_spec": self.spec.name,
             },
         )
+        keep = self.cfg.learner.keep_every
+        if keep and self.updates % keep == 0:
+            kept = rundir.kept_checkpoint(self.run_dir, self.updates)
+            kept.parent.mkdir(exist_ok=True)
+            shutil.copyfile(self.checkpoint_path, kept)
 
     # -- the loop ---------------------------------------------------------------------------------------
     def done(self) -> bool:
@@ -112,7 +129,7 @@ class Trainer:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.publish()
-        t0 = time.monotonic()
+        t0 = time.monotonic() - self.wall_before
         deadline = t0 + cfg.run.minutes * 60 if cfg.run.minutes > 0 else float("inf")
         self.log.info(
             "learner: %s on %s, %s mode, device %s",
@@ -121,17 +138,25 @@ class Trainer:
             cfg.learner.mode,
             self.device,
         )
-        with self.metrics_path.open("a") as log_file:
-            while not stop.is_set() and not self.done():
-                row = self.step(stop, deadline, t0)
-                if row is None:
-                    break
-                log_file.write(json.dumps(row) + "\n")
-                log_file.flush()
-                if on_row is not None:
-                    on_row(row)
-                if cfg.learner.checkpoint_every and self.updates % cfg.learner.checkpoint_every == 0:
-                    self.save_checkpoint()
+        sinks = make_loggers(cfg, self.run_dir)
+        try:
+            with self.metrics_path.open("a") as log_file:
+                while not stop.is_set() and not self.done():
+                    row = self.step(stop, deadline, t0)
+                    if row is None:
+                        break
+                    log_file.write(json.dumps(row) + "\n")
+                    log_file.flush()
+                    for sink in sinks:
+                        sink.log(row)
+                    if on_row is not None:
+                        on_row(row)
+                    every = (cfg.learner.checkpoint_every, cfg.learner.keep_every)
+                    if any(n and self.updates % n == 0 for n in every):
+                        self.save_checkpoint(row["wall_s"])
+        finally:
+            for sink in sinks:
+                sink.close()
         return self.finish(stop, t0)
 
     def publish(self) -> None:
@@ -147,7 +172,7 @@ class Trainer:
             return None
         t_batch = time.perf_counter()
         episodes = [ep for _, ep in got]
-        batch = build_batch(episodes, self.spec, self.device, self.version)
+        batch = build_batch(episodes, self.spec, self.device, self.version, cfg.algo.return_norm)
         t_update = time.perf_counter()
         losses = self.algo.update(batch, mode=cfg.learner.mode)
         t_done = time.perf_counter()
@@ -161,12 +186,13 @@ class Trainer:
             self.m.lag.observe(float(lag))
         self.episodes_consumed += len(episodes)
         self.env_steps += int(sum(ep.length for ep in episodes))
-        eval_metric = None
+        eval_metric = greedy_metric = None
         if cfg.learner.eval_every and self.updates % cfg.learner.eval_every == 0:
-            eval_metric = self.last_eval = evaluate(
-                self.algo.policy, self.spec, cfg.learner.eval_episodes, cfg.run.seed, self.version
-            )
+            args = (self.algo.policy, self.spec, cfg.learner.eval_episodes, cfg.run.seed, self.version)
+            eval_metric = self.last_eval = evaluate(*args)
             self.m.eval.set(eval_metric)
+            if cfg.learner.eval_greedy:
+                greedy_metric = evaluate(*args, greedy=True)
         t_eval = time.perf_counter()
         dropped = self.source.dropped()
         row = {
@@ -177,6 +203,7 @@ class Trainer:
             "train_metric": float(np.mean([ep.header["metric"] for ep in episodes])),
             "train_return": float(np.mean([ep.header["ret"] for ep in episodes])),
             "eval_metric": eval_metric,
+            **({"eval_greedy_metric": greedy_metric} if cfg.learner.eval_greedy else {}),
             "policy_lag_mean": float(lags.mean()),
             "policy_lag_max": int(lags.max()),
             "dropped": sum(dropped.values()),
@@ -200,7 +227,8 @@ class Trainer:
 
     def finish(self, stop: StopFlag, t0: float) -> dict:
         cfg = self.cfg
-        self.save_checkpoint()
+        wall_s = round(time.monotonic() - t0, 3)
+        self.save_checkpoint(wall_s)
         plot_curve(
             self.metrics_path,
             self.run_dir / rundir.CURVE,
@@ -212,7 +240,7 @@ class Trainer:
             "version": self.version,
             "episodes": self.episodes_consumed,
             "env_steps": self.env_steps,
-            "wall_s": round(time.monotonic() - t0, 3),
+            "wall_s": wall_s,
             "last_eval_metric": self.last_eval,
             "stopped_by": stop.reason or ("updates" if self.done() else "time"),
         }

@@ -127,6 +127,12 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
     "actor": ("run one actor process", _role_command("actor")),
     "replay": ("run the replay (ingest) service", _role_command("replay")),
     "learner": ("run the learner", _role_command("learner")),
+    "experiment": (
+        "a grid of settings x seeds, or a paper comparison (--preset)",
+        _delegate("vast.experiment.cli"),
+    ),
+    "plot": ("the paper's figures and a results table from run directories", _delegate("vast.plots.cli")),
+    "evaluate": ("evaluate, render or picture the sub-teams of a trained run", _delegate("vast.evaluate")),
     "env-stats": ("random-policy statistics of an environment", _delegate("vast.envs.stats")),
     "render": ("render an episode of Warehouse or Battle to PNG and GIF", _delegate("vast.envs.render")),
 }

@@ -63,6 +63,11 @@ class PolicyGradientMethod:
         """A term added to the actor's loss (IL's value regression); None for most methods."""
         return None
 
+    def subteams(self, data: Rows, generator: torch.Generator, greedy: bool = False) -> torch.Tensor | None:
+        """Sub-team k (M, N) of every agent in the given steps, as training would assign it; None for
+        methods without sub-teams. For pictures of a trained run (`vast evaluate --subteams`)."""
+        return None
+
     # -- the shared skeleton --------------------------------------------------------------------------
     def _add_module(self, name: str, module: nn.Module) -> nn.Module:
         self.modules[name] = module.to(self.device)

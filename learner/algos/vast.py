@@ -31,6 +31,9 @@ class VAST(ValueFactorisation):
     def assign(self, data, out):
         return self.assignment.assign(data, self.generator, out)
 
+    def subteams(self, data, generator, greedy=False):
+        return self.assignment.infer(data, generator, greedy)
+
     def after_critic(self, data, k, advantage, out):
         if self.assignment.trainable:
             loss = self.assignment.loss(data, k, advantage)

@@ -51,7 +51,7 @@ def _mutate(ep, **arrays):
             "bad_header",
         ),
         (lambda ep: msgpack.packb({"h": {**ep.header, "schema": 99}, "a": {}}), "bad_schema"),
-        (lambda ep: _mutate(ep, rewards=np.array([np.nan], dtype=np.float32)), "not_finite"),
+        (lambda ep: _mutate(ep, rewards=np.array([np.nan], dtype=np.float64)), "not_finite"),
         (lambda ep: _mutate(ep, actions=np.zeros((1, 49), dtype=np.uint8)), "bad_shape"),
         (lambda ep: _mutate(ep, actions=np.zeros((1, 50), dtype=np.int64)), "bad_dtype"),
         (lambda ep: _mutate(ep, actions=np.full((1, 50), 10, dtype=np.uint8)), "bad_value"),
