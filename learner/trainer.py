@@ -75,7 +75,10 @@ class Trainer:
         self.last_eval: float | None = None
         self.metrics_path = self.run_dir / rundir.METRICS
         self.checkpoint_path = self.run_dir / rundir.CHECKPOINT
-        if cfg.learner.resume:
+        if cfg.learner.resume == "auto":  # containers: continue the run directory's own run if it has one
+            if self.checkpoint_path.exists():
+                self.restore(self.checkpoint_path)
+        elif cfg.learner.resume:
             self.restore(cfg.learner.resume)
 
     # -- persistence ------------------------------------------------------------------------------------
@@ -196,6 +199,9 @@ class Trainer:
         for key, value in losses.items():
             if key.startswith("loss/"):
                 self.m.loss.labels(key[5:]).set(float(value))
+            else:
+                self.m.stat.labels(key).set(float(value))
+        self.m.progress.set_to_current_time()
         return row
 
     def finish(self, stop: StopFlag, t0: float) -> dict:

@@ -127,6 +127,7 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
     "actor": ("run one actor process", _role_command("actor")),
     "replay": ("run the replay (ingest) service", _role_command("replay")),
     "learner": ("run the learner", _role_command("learner")),
+    "health": ("exit 0 if the role on this host serves metrics and makes progress", _delegate("vast.health")),
     "env-stats": ("random-policy statistics of an environment", _delegate("vast.envs.stats")),
     "render": ("render an episode of Warehouse or Battle to PNG and GIF", _delegate("vast.envs.render")),
 }
