@@ -89,6 +89,7 @@ class Trainer:
         self.updates = payload["updates"]
         self.episodes_consumed = payload.get("episodes", 0)
         self.env_steps = payload.get("env_steps", 0)
+        self.m.version.set(self.version)
         self.log.info("resumed from %s at version %d", path, self.version)
 
     def save_checkpoint(self) -> None:
