@@ -112,14 +112,14 @@ def test_compose_trains_scales_heals_and_resumes(stack, tmp_path):
 
     # a crash: kill an actor's process from outside; the restart policy brings it back
     victim = stack.containers("actor")[0]
-    ip = stack.inspect(victim, "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}")
+    newest = 'max(process_start_time_seconds{job="vast-actor"})'
+    newest_before = wait_until(lambda: stack.value(newest), 30, "actor start times")
     os.kill(int(stack.inspect(victim, "{{.State.Pid}}")), signal.SIGKILL)
     t = time.monotonic()
     wait_until(lambda: int(stack.inspect(victim, "{{.RestartCount}}")) >= 1, 60, "a restart")
     wait_until(lambda: stack.inspect(victim, "{{.State.Status}}") == "running", 60, "running again")
-    # what the restart-loop alert counts: a new process start on the same target
-    restarts = f'changes(process_start_time_seconds{{job="vast-actor", instance="{ip}:9100"}}[10m])'
-    wait_until(lambda: (stack.value(restarts) or 0) >= 1, 90, "Prometheus to see the restart")
+    # Prometheus scrapes the new process (started after the kill) and counts 2 actors up again
+    wait_until(lambda: (stack.value(newest) or 0) > newest_before, 90, "Prometheus to scrape the new process")
     wait_until(lambda: stack.actors_up() == 2, 60, "both actors up after the restart")
     times["kill -> restarted and scraped"] = time.monotonic() - t
 
@@ -156,7 +156,7 @@ def test_compose_trains_scales_heals_and_resumes(stack, tmp_path):
         "(vast_learner_policy_version and on (instance) "
         f'process_start_time_seconds{{job="vast-learner"}} > {up_again_at - 5})'
     )
-    wait_until(lambda: stack.value(restarted) is not None, 60, "the new learner to be scraped")
+    wait_until(lambda: (stack.value(restarted) or 0) > 0, 90, "the new learner to publish a version")
     # its first published versions (0 is the gauge before the checkpoint is loaded) start at stopped_at
     assert stack.value(f"min_over_time(({restarted} > 0)[2m:1s])") >= stopped_at
     wait_until(lambda: (stack.value(restarted) or 0) > stopped_at + 5, 120, "training to continue")
