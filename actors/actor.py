@@ -51,6 +51,8 @@ class ActorRole:
             "Wall time of one batched rollout",
             (0.001, 0.01, 0.05, 0.1, 0.5, 1, 5, 30),
         )
+        self.m_progress = m.progress("When replay last acknowledged an episode of this actor (or start)")
+        self._acked_seen = 0
         self.weights = WeightClient(cfg.actor.weights_addr, store)
         self.sender = EpisodeSender(
             cfg.actor.replay_addr, cfg.actor.ack_timeout_s, cfg.actor.max_in_flight, log, m
@@ -102,6 +104,7 @@ class ActorRole:
         rounds = 0
         while not stop.is_set():
             self.store_heartbeat()
+            self._note_progress()
             if mode == "sync":
                 if self.version <= done_version:
                     self.refresh(0.2)  # short slices: a stop request is noticed within 0.2 s
@@ -137,6 +140,12 @@ class ActorRole:
         for episode in episodes:
             if not self.sender.send(episode, stop):
                 return
+
+    def _note_progress(self) -> None:
+        """Progress for an actor = replay acknowledged another of its episodes (health checks read it)."""
+        if self.sender.acked != self._acked_seen:
+            self._acked_seen = self.sender.acked
+            self.m_progress.set_to_current_time()
 
     def store_heartbeat(self) -> None:
         now = time.monotonic()

@@ -179,7 +179,10 @@ class AlgoConfig:
 @dataclass
 class ActorConfig:
     id: int = opt(
-        0, "this actor's id (sync work slots: slot j is played by actor j mod actors)", alias="actor-id"
+        0,
+        "this actor's id (sync work slots: slot j is played by actor j mod actors); -1: claim the next "
+        "free id of the run from Redis (replicas started from one config: compose, Kubernetes)",
+        alias="actor-id",
     )
     batch_envs: int = opt(0, "environment copies per actor (0: its share of a sync batch)")
     replay_addr: str = opt("tcp://127.0.0.1:5555", "ZeroMQ address episodes are sent to")
@@ -222,7 +225,9 @@ class LearnerConfig:
     torch_threads: int = opt(1, "torch threads of the learner")
     read_timeout_s: float = opt(1.0, "one blocking Redis read at most this long, then re-check stop flags")
     metrics_port: int = opt(0, "Prometheus port (0: a free port)")
-    resume: str = opt("", "checkpoint to resume from")
+    resume: str = opt(
+        "", "checkpoint to resume from; 'auto': the run directory's checkpoint.pt if there is one"
+    )
 
 
 @dataclass
@@ -273,6 +278,12 @@ class Config:
             raise ConfigError("learner.episodes_per_update must be >= 1")
         if self.actors < 1:
             raise ConfigError("actors must be >= 1")
+        if self.actor.id < -1:
+            raise ConfigError(f"actor.id must be >= 0, or -1 to claim one from Redis; got {self.actor.id}")
+        if self.actor.id == -1 and self.learner.mode == "sync":
+            raise ConfigError(
+                "actor.id -1 (claimed ids) needs learner.mode async: sync work slots need fixed ids"
+            )
         if self.run.updates < 0 or self.run.minutes < 0:
             raise ConfigError("run.updates and run.minutes must be >= 0")
         if min(self.learner.eval_every, self.learner.checkpoint_every, self.learner.keep_every) < 0:

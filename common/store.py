@@ -6,6 +6,7 @@ Keys (one run = one prefix, so two runs never collide):
   vast:{run}:weights             latest policy weights blob (versioned), for late joiners
   vast:{run}:endpoints           hash role:id -> metrics URL
   vast:{run}:heartbeat:{role}:{id}  TTL keys: who is alive
+  vast:{run}:actor_ids           counter handing out actor ids to replicas started with actor.id -1
 """
 
 from __future__ import annotations
@@ -113,6 +114,11 @@ class RunStore:
 
     def endpoints(self) -> dict[str, str]:
         return {k.decode(): v.decode() for k, v in self.r.hgetall(self.endpoints_key).items()}
+
+    def claim_actor_id(self) -> int:
+        """The next unused actor id of this run (0, 1, ...): replicas started from one config get
+        distinct ids, hence distinct seeds, metrics identities and heartbeats."""
+        return int(self.r.incr(f"{self.prefix}:actor_ids")) - 1
 
     def heartbeat(self, role: str, ident: str, ttl_s: int = 15) -> None:
         self.r.set(f"{self.prefix}:heartbeat:{role}:{ident}", f"{time.time():.3f}", ex=ttl_s)

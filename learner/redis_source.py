@@ -65,9 +65,12 @@ class RedisEpisodeSource:
                 entries = self.store.read_episodes(CONSUMER, need - len(kept), block_ms, self._pending_cursor)
             except redis.RedisError as exc:
                 self.m.redis_errors.inc()
+                self.m.redis_up.set(0)
                 self.limited.warning("redis", "Redis read failed (will retry): %s", exc)
                 stop.wait(1.0)
                 continue
+            self.m.redis_up.set(1)
+            self.m.progress.set_to_current_time()  # waiting for data with Redis reachable is progress
             if self._pending_cursor is not None:  # recovering what a crashed learner had read but not acked
                 if not entries:
                     self._pending_cursor = None

@@ -37,3 +37,10 @@ class LearnerMetrics:
             "Episodes re-read after a restart (delivered, never acked)",
         )
         self.redis_errors = m.counter("vast_learner_redis_errors_total", "Failed Redis calls (retried)")
+        self.redis_up = m.gauge("vast_redis_up", "1 if this process's last Redis call succeeded, else 0")
+        self.stat = m.gauge(
+            "vast_learner_stat",
+            "Latest diagnostics of an update (entropy, sub-team diversity, ...)",
+            ("name",),
+        )
+        self.progress = m.progress("When the learner last updated, or read from Redis while waiting for data")

@@ -85,7 +85,10 @@ class Trainer:
         self.metrics_path = self.run_dir / rundir.METRICS
         self.checkpoint_path = self.run_dir / rundir.CHECKPOINT
         check_loggers(cfg)
-        if cfg.learner.resume:
+        if cfg.learner.resume == "auto":  # containers: continue the run directory's own run if it has one
+            if self.checkpoint_path.exists():
+                self.restore(self.checkpoint_path)
+        elif cfg.learner.resume:
             self.restore(cfg.learner.resume)
 
     # -- persistence ------------------------------------------------------------------------------------
@@ -97,6 +100,7 @@ class Trainer:
         self.episodes_consumed = payload.get("episodes", 0)
         self.env_steps = payload.get("env_steps", 0)
         self.wall_before = payload.get("wall_s", 0.0)
+        self.m.version.set(self.version)
         self.log.info("resumed from %s at version %d", path, self.version)
 
     def save_checkpoint(self, wall_s: float) -> None:
@@ -223,6 +227,9 @@ class Trainer:
         for key, value in losses.items():
             if key.startswith("loss/"):
                 self.m.loss.labels(key[5:]).set(float(value))
+            else:
+                self.m.stat.labels(key).set(float(value))
+        self.m.progress.set_to_current_time()
         return row
 
     def finish(self, stop: StopFlag, t0: float) -> dict:

@@ -49,6 +49,10 @@ class ReplayRole:
             "Redis write latency",
             (0.0005, 0.001, 0.002, 0.005, 0.01, 0.05, 0.1, 1.0),
         )
+        self.max_backlog = m.gauge("vast_replay_max_backlog", "Backlog at which replay stops acking")
+        self.max_backlog.set(cfg.replay.max_backlog)
+        self.redis_up = m.gauge("vast_redis_up", "1 if this process's last Redis call succeeded, else 0")
+        self.progress = m.progress("When replay last completed a Redis round trip (store or housekeeping)")
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)  # export zeros so rates and alerts work from the start
 
@@ -86,6 +90,7 @@ class ReplayRole:
             )
         except redis.RedisError as exc:
             self.redis_errors.inc()
+            self.redis_up.set(0)
             self.limited.warning("redis", "Redis write failed, episode %s not acked: %s", key, exc)
             return RETRY
         self.store_seconds.observe(time.perf_counter() - start)
@@ -128,7 +133,11 @@ class ReplayRole:
                         self.store.heartbeat("replay", "0")
                     except redis.RedisError as exc:
                         self.redis_errors.inc()
+                        self.redis_up.set(0)
                         self.limited.warning("redis", "Redis unavailable: %s", exc)
+                    else:  # serving and able to store: idle counts as progress
+                        self.redis_up.set(1)
+                        self.progress.set_to_current_time()
         finally:
             sock.close(0)
             self.log.info("replay stopped (%s)", stop.reason)

@@ -133,6 +133,7 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
     ),
     "plot": ("the paper's figures and a results table from run directories", _delegate("vast.plots.cli")),
     "evaluate": ("evaluate, render or picture the sub-teams of a trained run", _delegate("vast.evaluate")),
+    "health": ("exit 0 if the role on this host serves metrics and makes progress", _delegate("vast.health")),
     "env-stats": ("random-policy statistics of an environment", _delegate("vast.envs.stats")),
     "render": ("render an episode of Warehouse or Battle to PNG and GIF", _delegate("vast.envs.render")),
 }

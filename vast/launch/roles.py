@@ -32,7 +32,8 @@ class RoleEntry:
 ROLES: dict[str, RoleEntry] = {
     "actor": RoleEntry(
         "vast.actors.actor:ActorRole",
-        lambda c: c.actor.metrics_port + c.actor.id if c.actor.metrics_port else 0,  # consecutive ports
+        # consecutive ports for numbered actors on one host; claimed ids (-1) keep the configured port
+        lambda c: c.actor.metrics_port + max(c.actor.id, 0) if c.actor.metrics_port else 0,
         lambda c: str(c.actor.id),
         lambda c: 1,
     ),
@@ -48,18 +49,15 @@ ROLES: dict[str, RoleEntry] = {
 }
 
 
-def _announce(
-    store: RunStore, role: str, ident: str, url: str, stop: StopFlag, log, deadline_s: float = 60.0
-) -> None:
-    """Register the metrics URL; Redis may still be starting, so retry with a deadline."""
+def _with_redis(what: str, call: Callable[[], object], stop: StopFlag, log, deadline_s: float = 60.0):
+    """`call()` against Redis, which may still be starting: retried with a deadline."""
     end = time.monotonic() + deadline_s
     while True:
         try:
-            store.announce(role, ident, url)
-            return
+            return call()
         except redis.RedisError as exc:
             if time.monotonic() > end or stop.is_set():
-                raise RuntimeError(f"cannot reach Redis at {store.r}: {exc}") from exc
+                raise RuntimeError(f"cannot {what}: Redis unreachable: {exc}") from exc
             log.warning("Redis not reachable yet (%s); retrying", exc)
             stop.wait(1.0)
 
@@ -72,20 +70,22 @@ def run_role(role: str, cfg: Config) -> int:
     if not cfg.run.name:
         cfg.run.name = "default"
     entry = ROLES[role]
+    port = entry.metrics_port(cfg)  # replicas with claimed ids share one port, each in its own network
+    stop = StopFlag().install_signal_handlers()
+    store = RunStore(
+        connect(cfg.redis_url, timeout_s=max(5.0, cfg.learner.read_timeout_s + 2.0)), cfg.run.name
+    )
+    if role == "actor" and cfg.actor.id == -1:
+        cfg.actor.id = _with_redis("claim an actor id", store.claim_actor_id, stop, logs.setup(role))
     ident = entry.ident(cfg)
     log = logs.setup(f"{role}-{ident}" if role == "actor" else role)
     import torch  # here, not at module level: `vast train` itself never needs torch
 
     torch.set_num_threads(entry.torch_threads(cfg))
-    stop = StopFlag().install_signal_handlers()
     metrics = RoleMetrics(role)
-    port = entry.metrics_port(cfg)
     url = metrics.serve(port, addr="0.0.0.0" if port else "127.0.0.1")
     log.info("metrics at %s", url)
-    store = RunStore(
-        connect(cfg.redis_url, timeout_s=max(5.0, cfg.learner.read_timeout_s + 2.0)), cfg.run.name
-    )
-    _announce(store, role, ident, url, stop, log)
+    _with_redis("announce the metrics URL", lambda: store.announce(role, ident, url), stop, log)
     module, _, cls = entry.target.partition(":")
     try:
         getattr(importlib.import_module(module), cls)(cfg, store, metrics, log).run(stop)

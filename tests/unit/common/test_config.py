@@ -32,6 +32,8 @@ def test_precedence_file_env_flags(tmp_path):
         ({"algo.algo": "qtran", "algo.assign": "spatial"}, "needs --algo vast"),
         ({"run.seed": "abc"}, "bad value for run.seed"),
         ({"env.name": "chess-8"}, "unknown environment"),
+        ({"actor.id": "-2"}, "actor.id must be >= 0, or -1"),
+        ({"actor.id": "-1"}, "needs learner.mode async"),
     ],
 )
 def test_invalid_configs_are_rejected_clearly(overrides, message):

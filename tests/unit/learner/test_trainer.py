@@ -51,3 +51,24 @@ def test_resumed_trainer_continues_where_the_checkpoint_left_off(tmp_path):
     full = rundir.read_rows(tmp_path / "c" / rundir.METRICS)[6:]
     assert [r["update"] for r in tail] == [7, 8, 9]
     assert [r["loss/critic"] for r in tail] == [r["loss/critic"] for r in full]
+
+
+def test_resume_auto_continues_the_run_directorys_checkpoint_or_starts_fresh(tmp_path):
+    """Containers restart with the same config: `learner.resume auto` picks up their own run."""
+    fresh = serial_trainer(tmp_path, **{"run.updates": 4, "learner.eval_every": 0, "learner.resume": "auto"})
+    assert (fresh.version, fresh.updates) == (0, 0)  # no checkpoint yet: a new run
+    fresh.run(StopFlag())
+    again = serial_trainer(tmp_path, **{"run.updates": 6, "learner.eval_every": 0, "learner.resume": "auto"})
+    assert (again.version, again.updates) == (4, 4)
+    again.run(StopFlag())
+    assert [r["version"] for r in rundir.read_rows(tmp_path / rundir.METRICS)] == [1, 2, 3, 4, 5, 6]
+
+
+def test_progress_and_diagnostics_are_exported_after_each_update(tmp_path):
+    trainer = serial_trainer(tmp_path, **{"run.updates": 2, "learner.eval_every": 0})
+    registry = trainer.m.registry.registry
+    started = registry.get_sample_value("vast_learner_last_progress_timestamp_seconds")
+    trainer.run(StopFlag())
+    assert registry.get_sample_value("vast_learner_last_progress_timestamp_seconds") >= started > 0
+    assert registry.get_sample_value("vast_learner_stat", {"name": "subteams_active"}) >= 1
+    assert registry.get_sample_value("vast_learner_stat", {"name": "entropy"}) > 0

@@ -127,8 +127,17 @@ def test_nothing_is_acked_while_redis_is_down_and_nothing_is_lost(tmp_path, run_
         wait_until(lambda: replay.value("vast_replay_redis_errors_total") >= 2, 20, "failed Redis writes")
         sender.poll(0.2)
         assert len(sender.pending) == 2, "episodes must stay unacknowledged while Redis is down"
+        # what alerts and health checks read: Redis is down and replay makes no progress
+        assert replay.value("vast_redis_up") == 0
+        stuck_at = replay.value("vast_replay_last_progress_timestamp_seconds")
+        wait_until(lambda: replay.value("vast_replay_redis_errors_total") >= 4, 20, "more failed calls")
+        assert replay.value("vast_replay_last_progress_timestamp_seconds") == stuck_at
         server.start()  # same port, AOF keeps the first episode
         assert sender.flush(stop, 30), "resent episodes must be stored once Redis is back"
+        wait_until(lambda: replay.value("vast_redis_up") == 1, 10, "vast_redis_up back to 1")
+        wait_until(
+            lambda: replay.value("vast_replay_last_progress_timestamp_seconds") > stuck_at, 10, "progress"
+        )
         assert _stored(store) == [ep.key for ep in episodes]
     finally:
         sender.close()
