@@ -25,6 +25,11 @@ class LearnerMetrics:
             (0, 1, 2, 3, 4, 6, 8, 16, 32),
         )
         self.loss = m.gauge("vast_learner_loss", "Latest loss values", ("part",))
+        self.importance = m.gauge(
+            "vast_learner_importance_weight",
+            "Async: truncated importance weights of the latest update (mean, fraction clipped)",
+            ("stat",),
+        )
         self.eval = m.gauge("vast_eval_domain_metric", "Mean domain metric of the latest evaluation")
         self.update_seconds = m.histogram(
             "vast_learner_update_seconds",

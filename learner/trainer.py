@@ -13,6 +13,7 @@ import copy
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from vast.learner import checkpoint
 from vast.learner.algos import build_algorithm
 from vast.learner.batch import build_batch
 from vast.learner.curve import plot_curve
-from vast.learner.telemetry import LearnerMetrics
+from vast.learner.telemetry import DROP_REASONS, LearnerMetrics
 
 EVAL_STREAM = 0x7EA1  # seed-derivation tag that keeps evaluation episodes apart from training ones
 
@@ -73,6 +74,7 @@ class Trainer:
         self.episodes_consumed = 0
         self.env_steps = 0
         self.last_eval: float | None = None
+        self.lag_counts: Counter[int] = Counter()  # consumed episodes by policy lag, this learner lifetime
         self.metrics_path = self.run_dir / rundir.METRICS
         self.checkpoint_path = self.run_dir / rundir.CHECKPOINT
         if cfg.learner.resume:
@@ -151,14 +153,15 @@ class Trainer:
         t_update = time.perf_counter()
         losses = self.algo.update(batch, mode=cfg.learner.mode)
         t_done = time.perf_counter()
-        self.source.ack([handle for handle, _ in got])
         self.version += 1
         self.updates += 1
-        self.publish()
+        self.publish()  # before the ack: actors waiting for room in the backlog then play the new version
+        self.source.ack([handle for handle, _ in got])
         t_pub = time.perf_counter()
         lags = batch.policy_lag.cpu().numpy()
         for lag in lags:
             self.m.lag.observe(float(lag))
+            self.lag_counts[int(lag)] += 1
         self.episodes_consumed += len(episodes)
         self.env_steps += int(sum(ep.length for ep in episodes))
         eval_metric = None
@@ -179,8 +182,7 @@ class Trainer:
             "eval_metric": eval_metric,
             "policy_lag_mean": float(lags.mean()),
             "policy_lag_max": int(lags.max()),
-            "dropped": sum(dropped.values()),
-            "dropped_stale": dropped.get("stale", 0),
+            **{f"dropped/{reason}": dropped.get(reason, 0) for reason in DROP_REASONS},
             "from_actors": sorted({int(ep.header["actor_id"]) for ep in episodes}),
             "wall_s": round(time.monotonic() - t0, 4),
             "time_wait_s": round(t_batch - t_wait, 5),
@@ -196,6 +198,9 @@ class Trainer:
         for key, value in losses.items():
             if key.startswith("loss/"):
                 self.m.loss.labels(key[5:]).set(float(value))
+        if "importance_weight_mean" in losses:
+            self.m.importance.labels("mean").set(losses["importance_weight_mean"])
+            self.m.importance.labels("clipped_fraction").set(losses["importance_clipped_fraction"])
         return row
 
     def finish(self, stop: StopFlag, t0: float) -> dict:
@@ -215,6 +220,8 @@ class Trainer:
             "wall_s": round(time.monotonic() - t0, 3),
             "last_eval_metric": self.last_eval,
             "stopped_by": stop.reason or ("updates" if self.done() else "time"),
+            "policy_lag_histogram": {str(lag): n for lag, n in sorted(self.lag_counts.items())},
+            "dropped": self.source.dropped(),
         }
         (self.run_dir / rundir.SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
         self.sink.close()
