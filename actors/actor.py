@@ -8,16 +8,19 @@ async: play batches back to back with whatever weights are newest; never wait fo
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
 
 import numpy as np
+import redis
 import torch
 
 from vast.actors.sender import EpisodeSender
 from vast.actors.weights import WeightClient
 from vast.common.config import Config
+from vast.common.flow import FlowGate, backlog_bound
 from vast.common.lifecycle import StopFlag
 from vast.common.metrics import RoleMetrics
 from vast.common.networks import make_policy
@@ -53,6 +56,19 @@ class ActorRole:
         )
         self.m_progress = m.progress("When replay last acknowledged an episode of this actor (or start)")
         self._acked_seen = 0
+        self.m_flow_wait = m.counter(
+            "vast_actor_flow_wait_seconds_total",
+            "Time spent waiting for room in the backlog (async flow control)",
+        )
+        self.gate = (
+            FlowGate(
+                store,
+                f"actor-{self.id}-{self.player.incarnation}",
+                backlog_bound(cfg.learner.episodes_per_update, cfg.learner.queue_updates),
+            )
+            if cfg.learner.mode == "async"
+            else None
+        )
         self.weights = WeightClient(cfg.actor.weights_addr, store)
         self.sender = EpisodeSender(
             cfg.actor.replay_addr, cfg.actor.ack_timeout_s, cfg.actor.max_in_flight, log, m
@@ -119,12 +135,18 @@ class ActorRole:
                 if self.version < 0:
                     self.refresh(0.2)
                     continue
+                if not self._room_for(batch, stop):
+                    continue
+                self.refresh(0.0)  # room was granted: play with the newest weights
                 seed = derive_seed(cfg.run.seed, self.version, self.id, rounds)
                 episodes = self._play(batch, seed, [-1] * batch)
                 rounds += 1
                 self._send_all(episodes, stop)
             self.sender.poll(0)
         self.sender.flush(StopFlag(), deadline_s=2.0)
+        if self.gate is not None:
+            with contextlib.suppress(redis.RedisError):  # else the reservation expires on its own
+                self.gate.release()
         self.sender.close()
         self.weights.close()
         self.log.info(
@@ -134,6 +156,22 @@ class ActorRole:
             self.sender.acked,
             self.sender.rejected or "none",
         )
+
+    def _room_for(self, batch: int, stop: StopFlag) -> bool:
+        """Async flow control: reserve room in the backlog for `batch` more episodes (plus those still
+        unacknowledged). While there is none, wait briefly, reading acks, and report False."""
+        try:
+            granted = self.gate.try_reserve(batch, outstanding=len(self.sender.pending))
+        except redis.RedisError as exc:
+            self.log.warning("flow control: Redis unreachable (%s); retrying", exc)
+            stop.wait(0.5)
+            return False
+        if granted:
+            return True
+        start = time.perf_counter()
+        self.sender.poll(0.02)
+        self.m_flow_wait.inc(time.perf_counter() - start)
+        return False
 
     def _send_all(self, episodes: list, stop: StopFlag) -> None:
         """Hand episodes to the sender; at a stop, episodes not yet handed over were never accepted."""

@@ -131,7 +131,10 @@ class AlgoConfig:
     grad_clip: float = opt(1.0, "L2 norm the gradients are clipped to")
     actor_hidden: int = opt(64, "hidden units of the actor and the local Q-network")
     critic_hidden: int = opt(128, "hidden units of the QMIX and QTRAN networks")
-    importance_clip: float = opt(1.0, "async: clip of pi/mu on the policy-gradient term")
+    importance_clip: float = opt(
+        10.0,
+        "async: truncation c of the per-agent ratio pi/mu on the policy-gradient terms (docs/algorithms.md)",
+    )
     return_norm: str = opt(
         "none",
         "returns: none (reference) or batch (float64, standardised over each batch; the critic's target "
@@ -211,6 +214,13 @@ class LearnerConfig:
     )
     episodes_per_update: int = opt(10, "E: episodes in one batch, one update", alias="episodes-per-update")
     max_policy_lag: int = opt(4, "async: episodes older than this many versions are dropped")
+    simulated_lag: int = opt(
+        0,
+        "serial async only: play with the weights of this many versions ago (deterministic stand-in for lag)",
+    )
+    queue_updates: int = opt(
+        1, "async: actors produce only while fewer than this many batches wait beyond the one being trained"
+    )
     eval_every: int = opt(1, "evaluate every this many updates (0: never)")
     eval_episodes: int = opt(10, "episodes per evaluation")
     eval_greedy: bool = opt(
@@ -276,6 +286,8 @@ class Config:
             raise ConfigError("--assign identity puts every agent in its own sub-team: it needs --eta 1")
         if self.learner.episodes_per_update < 1:
             raise ConfigError("learner.episodes_per_update must be >= 1")
+        if self.learner.queue_updates < 0:
+            raise ConfigError("learner.queue_updates must be >= 0")
         if self.actors < 1:
             raise ConfigError("actors must be >= 1")
         if self.actor.id < -1:

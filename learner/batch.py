@@ -58,6 +58,8 @@ class Rows:
     alive: torch.Tensor  # (M, N)
     positions: torch.Tensor  # (M, N, 2)
     behaviour_logp: torch.Tensor  # (M, N)
+    # async: truncated per-agent importance weights min(c, π/μ) of the taken actions (detached); None in sync
+    importance: torch.Tensor | None = None
 
     @staticmethod
     def of_steps(

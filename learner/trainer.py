@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -36,7 +37,7 @@ from vast.learner.batch import build_batch
 from vast.learner.curve import plot_curve
 from vast.learner.loggers import check_available as check_loggers
 from vast.learner.loggers import make_loggers
-from vast.learner.telemetry import LearnerMetrics
+from vast.learner.telemetry import DROP_REASONS, LearnerMetrics
 
 EVAL_STREAM = 0x7EA1  # seed-derivation tag that keeps evaluation episodes apart from training ones
 GREEDY_EVAL_STREAM = 0x7EA2  # the greedy evaluation's own episodes (its own env seeds)
@@ -82,6 +83,7 @@ class Trainer:
         self.env_steps = 0
         self.last_eval: float | None = None
         self.wall_before = 0.0  # wall seconds of the run before a resume (rows count on from there)
+        self.lag_counts: Counter[int] = Counter()  # consumed episodes by policy lag, this learner lifetime
         self.metrics_path = self.run_dir / rundir.METRICS
         self.checkpoint_path = self.run_dir / rundir.CHECKPOINT
         check_loggers(cfg)
@@ -180,14 +182,15 @@ class Trainer:
         t_update = time.perf_counter()
         losses = self.algo.update(batch, mode=cfg.learner.mode)
         t_done = time.perf_counter()
-        self.source.ack([handle for handle, _ in got])
         self.version += 1
         self.updates += 1
-        self.publish()
+        self.publish()  # before the ack: actors waiting for room in the backlog then play the new version
+        self.source.ack([handle for handle, _ in got])
         t_pub = time.perf_counter()
         lags = batch.policy_lag.cpu().numpy()
         for lag in lags:
             self.m.lag.observe(float(lag))
+            self.lag_counts[int(lag)] += 1
         self.episodes_consumed += len(episodes)
         self.env_steps += int(sum(ep.length for ep in episodes))
         eval_metric = greedy_metric = None
@@ -210,8 +213,7 @@ class Trainer:
             **({"eval_greedy_metric": greedy_metric} if cfg.learner.eval_greedy else {}),
             "policy_lag_mean": float(lags.mean()),
             "policy_lag_max": int(lags.max()),
-            "dropped": sum(dropped.values()),
-            "dropped_stale": dropped.get("stale", 0),
+            **{f"dropped/{reason}": dropped.get(reason, 0) for reason in DROP_REASONS},
             "from_actors": sorted({int(ep.header["actor_id"]) for ep in episodes}),
             "wall_s": round(time.monotonic() - t0, 4),
             "time_wait_s": round(t_batch - t_wait, 5),
@@ -227,7 +229,7 @@ class Trainer:
         for key, value in losses.items():
             if key.startswith("loss/"):
                 self.m.loss.labels(key[5:]).set(float(value))
-            else:
+            else:  # diagnostics, e.g. entropy, importance_weight_mean, importance_clipped_fraction
                 self.m.stat.labels(key).set(float(value))
         self.m.progress.set_to_current_time()
         return row
@@ -250,6 +252,8 @@ class Trainer:
             "wall_s": wall_s,
             "last_eval_metric": self.last_eval,
             "stopped_by": stop.reason or ("updates" if self.done() else "time"),
+            "policy_lag_histogram": {str(lag): n for lag, n in sorted(self.lag_counts.items())},
+            "dropped": self.source.dropped(),
         }
         (self.run_dir / rundir.SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
         self.sink.close()

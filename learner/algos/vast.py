@@ -36,6 +36,8 @@ class VAST(ValueFactorisation):
 
     def after_critic(self, data, k, advantage, out):
         if self.assignment.trainable:
+            if data.importance is not None:  # async: the same truncated ratios as the actor's terms
+                advantage = advantage * data.importance
             loss = self.assignment.loss(data, k, advantage)
             out["loss/meta"] = loss.detach()
             out["grad_norm/meta"] = self._step("meta", loss)

@@ -299,3 +299,17 @@ def test_global_rng_is_left_untouched_and_init_depends_on_seed_only():
     assert torch.equal(torch.rand(3), expected)
     b = algo_for(spec, seed=1, algo="vast")
     assert all(torch.equal(x, y) for x, y in zip(params(a).values(), params(b).values()))
+
+
+@pytest.mark.parametrize("clip, unbiased", [(10.0, True), (1.0, False)])
+def test_importance_weighted_score_has_zero_mean_only_without_truncation(clip, unbiased):
+    """Why async truncates at c = 10, not 1: with a constant advantage (the reference's Â = G − Σπ·Q is far
+    from centred) the expected policy gradient under the behaviour policy μ must vanish, as it does
+    on-policy. Exact expectation over the 6 actions, no sampling."""
+    mu = torch.tensor([0.30, 0.25, 0.20, 0.10, 0.10, 0.05])
+    logits = torch.log(mu * torch.tensor([1.10, 0.95, 1.05, 0.90, 1.02, 0.97])).requires_grad_()
+    log_pi = torch.log_softmax(logits, -1)
+    weights = importance_weights(log_pi, torch.log(mu), clip)
+    expected_loss = -(mu * weights * log_pi * 5.0).sum()  # E_mu[w · log pi(a) · A] with A = 5
+    (grad,) = torch.autograd.grad(expected_loss, logits)
+    assert (grad.abs().max().item() < 1e-6) == unbiased, grad
