@@ -27,6 +27,7 @@ if typing.TYPE_CHECKING:
 
 MODES = ("sync", "async")
 RETURN_NORMS = ("none", "batch")
+AMP_MODES = ("off", "bf16")
 WANDB_MODES = ("offline", "online")
 
 
@@ -140,6 +141,13 @@ class AlgoConfig:
         "returns: none (reference) or batch (float64, standardised over each batch; the critic's target "
         "and the actor's return; makes GaussianSqueeze-400/800 learn)",
         choices=RETURN_NORMS,
+    )
+    amp: str = opt(
+        "off",
+        "mixed precision of the per-agent networks' forward passes in the update (actor, local Q-net, "
+        "VASTNet trunk): off (float32, the default) or bf16 (losses, softmaxes, sampling and mixing "
+        "networks stay float32); pays off on GPUs",
+        choices=AMP_MODES,
     )
 
     def n_subteams(self, n_agents: int) -> int:
