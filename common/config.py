@@ -240,7 +240,12 @@ class LearnerConfig:
     )
     weights_bind: str = opt("tcp://127.0.0.1:5556", "ZeroMQ address to publish weights on")
     device: str = opt("auto", "training device: auto (CUDA when present), cpu or cuda", alias="device")
-    torch_threads: int = opt(1, "torch threads of the learner")
+    torch_threads: int = opt(
+        1,
+        "torch threads of the learner (0: one per core). 1 is reproducible bit for bit on any machine; "
+        "more use the cores that sync-mode actors leave idle during an update, but float results then "
+        "depend on the thread count (reduction order)",
+    )
     read_timeout_s: float = opt(1.0, "one blocking Redis read at most this long, then re-check stop flags")
     metrics_port: int = opt(0, "Prometheus port (0: a free port)")
     resume: str = opt(
@@ -306,6 +311,8 @@ class Config:
             )
         if self.run.updates < 0 or self.run.minutes < 0:
             raise ConfigError("run.updates and run.minutes must be >= 0")
+        if self.learner.torch_threads < 0:
+            raise ConfigError("learner.torch_threads must be >= 0 (0: one per core)")
         if min(self.learner.eval_every, self.learner.checkpoint_every, self.learner.keep_every) < 0:
             raise ConfigError("learner.eval_every, checkpoint_every and keep_every must be >= 0")
         try:
@@ -323,6 +330,13 @@ def iter_fields(obj: Any, prefix: str = ""):
             yield from iter_fields(value, f"{prefix}{f.name}.")
         else:
             yield f"{prefix}{f.name}", f, value
+
+
+def learner_threads(cfg: Config) -> int:
+    """`learner.torch_threads` resolved: 0 means one per core this process may run on."""
+    if cfg.learner.torch_threads > 0:
+        return cfg.learner.torch_threads
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _field_types(cls: type) -> dict[str, Any]:

@@ -32,6 +32,8 @@ GREEDY_EVAL_STREAM = 0x7EA2  # the greedy evaluation's own episodes (its own env
 class Evaluation:
     metric: float  # mean domain metric of the stochastic policy (the reference's protocol)
     greedy_metric: float | None  # of its argmax actions, when asked for
+    env_steps: int  # copy-steps of the stochastic evaluation: what throughput counts besides training
+    greedy_env_steps: int  # copy-steps of the greedy one (0 when not asked for)
     seconds: float  # wall time the worker spent playing
 
 
@@ -53,16 +55,16 @@ class Evaluator:
 
     def _evaluate(self, policy: torch.nn.Module, version: int) -> Evaluation:
         start = time.perf_counter()
-        metric = self._play(policy, version, greedy=False)
-        greedy = self._play(policy, version, greedy=True) if self.greedy else None
-        return Evaluation(metric, greedy, time.perf_counter() - start)
+        metric, steps = self._play(policy, version, greedy=False)
+        greedy, greedy_steps = self._play(policy, version, greedy=True) if self.greedy else (None, 0)
+        return Evaluation(metric, greedy, steps, greedy_steps, time.perf_counter() - start)
 
-    def _play(self, policy: torch.nn.Module, version: int, greedy: bool) -> float:
+    def _play(self, policy: torch.nn.Module, version: int, greedy: bool) -> tuple[float, int]:
         if self._env is None:
             self._env = make_env(self.spec, self.episodes)
         seed = derive_seed(self.seed, version, GREEDY_EVAL_STREAM if greedy else EVAL_STREAM)
-        played, _ = rollout(self._env, policy, seed, torch.Generator().manual_seed(seed), greedy=greedy)
-        return float(np.mean([ep.header["metric"] for ep in played]))
+        played, stats = rollout(self._env, policy, seed, torch.Generator().manual_seed(seed), greedy=greedy)
+        return float(np.mean([ep.header["metric"] for ep in played])), stats.env_steps
 
     def close(self) -> None:
         self._worker.shutdown(wait=True)

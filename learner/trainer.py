@@ -169,8 +169,10 @@ class Trainer:
 
     def _record_evaluation(self, row: dict, result: Evaluation) -> None:
         row["eval_metric"] = self.last_eval = result.metric
+        row["eval_env_steps"] = result.env_steps
         if self.cfg.learner.eval_greedy:
             row["eval_greedy_metric"] = result.greedy_metric
+            row["eval_greedy_env_steps"] = result.greedy_env_steps
         row["time_eval_s"] = round(result.seconds, 5)
         self.m.eval.set(result.metric)
 
@@ -216,7 +218,8 @@ class Trainer:
             "train_metric": float(np.mean([ep.header["metric"] for ep in episodes])),
             "train_return": float(np.mean([ep.header["ret"] for ep in episodes])),
             "eval_metric": None,  # filled in from `evaluation`
-            **({"eval_greedy_metric": None} if cfg.learner.eval_greedy else {}),
+            "eval_env_steps": 0,  # copy-steps of the evaluation episodes
+            **({"eval_greedy_metric": None, "eval_greedy_env_steps": 0} if cfg.learner.eval_greedy else {}),
             "policy_lag_mean": float(lags.mean()),
             "policy_lag_max": int(lags.max()),
             **{f"dropped/{reason}": dropped.get(reason, 0) for reason in DROP_REASONS},

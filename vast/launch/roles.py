@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import redis
 
 from vast.common import logs
-from vast.common.config import Config, ConfigError
+from vast.common.config import Config, ConfigError, learner_threads
 from vast.common.lifecycle import StopFlag
 from vast.common.metrics import RoleMetrics
 from vast.common.store import RunStore, connect
@@ -44,7 +44,7 @@ ROLES: dict[str, RoleEntry] = {
         "vast.learner.role:LearnerRole",
         lambda c: c.learner.metrics_port,
         lambda c: "0",
-        lambda c: max(1, c.learner.torch_threads),
+        learner_threads,
     ),
 }
 
