@@ -77,6 +77,12 @@ class EnvConfig:
     mu: float = opt(400.0, "GaussianSqueeze: centre of the performance curve")
     sigma: float = opt(200.0, "GaussianSqueeze: width of the performance curve")
     battle_regen: float = opt(0.1, "Battle: HP regenerated per turn (code 0.1, paper 0.01)")
+    battle_hp: str = opt(
+        "float",
+        "Battle: HP model, the reference's float HP (a hit can leave a ~1e-16 residue that survives) or "
+        "exact integer tenths",
+        choices=("float", "exact"),
+    )
     warehouse_start: str = opt(
         "dropoff",
         "Warehouse: start cells, drop-off cells (code) or work stations (paper)",
@@ -87,7 +93,7 @@ class EnvConfig:
         if family == "gaussian-squeeze":
             return {"mu": self.mu, "sigma": self.sigma}
         if family == "battle":
-            return {"regen": self.battle_regen}
+            return {"regen": self.battle_regen, "hp": self.battle_hp}
         if family == "warehouse":
             return {"start": self.warehouse_start}
         return {}
@@ -125,7 +131,13 @@ class AlgoConfig:
     )
     ppo_clip: float = opt(0.2, "PPO clip range")
     lr: float = opt(1e-3, "Adam learning rate of every network")
-    grad_clip: float = opt(1.0, "L2 norm the gradients are clipped to")
+    clip_critic: float = opt(1.0, "L2 norm the critic's gradient (Q-net + operator) is clipped to (0: off)")
+    clip_actor: float = opt(
+        0.0, "L2 norm the actor's gradient is clipped to (0: off, as the reference's clip has no effect)"
+    )
+    clip_meta: float = opt(
+        0.0, "L2 norm MetaGrad's gradient is clipped to (0: off, as the reference's clip has no effect)"
+    )
     actor_hidden: int = opt(64, "hidden units of the actor and the local Q-network")
     critic_hidden: int = opt(128, "hidden units of the QMIX and QTRAN networks")
     importance_clip: float = opt(1.0, "async: clip of pi/mu on the policy-gradient term")
@@ -245,6 +257,8 @@ class Config:
             raise ConfigError("learner.episodes_per_update must be >= 1")
         if self.actors < 1:
             raise ConfigError("actors must be >= 1")
+        if min(self.algo.clip_critic, self.algo.clip_actor, self.algo.clip_meta) < 0:
+            raise ConfigError("algo.clip_critic, clip_actor and clip_meta must be >= 0 (0: off)")
         if self.run.updates < 0 or self.run.minutes < 0:
             raise ConfigError("run.updates and run.minutes must be >= 0")
         try:
