@@ -83,6 +83,7 @@ class EnvConfig:
         "exact integer tenths",
         choices=("float", "exact"),
     )
+    battle_kill_bonus: float = opt(0.0, "Battle: reward per kill on top of the hit's +1 (code 0, paper 1)")
     warehouse_start: str = opt(
         "dropoff",
         "Warehouse: start cells, drop-off cells (code) or work stations (paper)",
@@ -93,7 +94,7 @@ class EnvConfig:
         if family == "gaussian-squeeze":
             return {"mu": self.mu, "sigma": self.sigma}
         if family == "battle":
-            return {"regen": self.battle_regen, "hp": self.battle_hp}
+            return {"regen": self.battle_regen, "hp": self.battle_hp, "kill_bonus": self.battle_kill_bonus}
         if family == "warehouse":
             return {"start": self.warehouse_start}
         return {}

@@ -350,15 +350,57 @@ def bt_candidates(count, x, y, w):
     return nn, ns, nw, ne
 
 
+@njit(cache=True, inline="always")
+def _bt_rect(sat, x0, x1, y0, y1, w, h):
+    """Occupied cells in [x0, x1] x [y0, y1] (clipped to the grid), from the summed-area table `sat`."""
+    x0 = max(x0, 0)
+    y0 = max(y0, 0)
+    x1 = min(x1, w - 1)
+    y1 = min(y1, h - 1)
+    if x0 > x1 or y0 > y1:
+        return 0
+    return sat[x1 + 1, y1 + 1] - sat[x0, y1 + 1] - sat[x1 + 1, y0] + sat[x0, y0]
+
+
+@njit(cache=True, inline="always")
+def _bt_fast_candidates(sat, x, y, w, h):
+    """`bt_candidates` from a summed-area table of the occupied cells: four rectangle counts instead of a
+    7x7 scan (the map is fixed for the whole opponent phase, so the table is built once per step)."""
+    nn = _bt_rect(sat, x - 3, x + 3, y + 1, y + 3, w, h)
+    ns = _bt_rect(sat, x - 3, x + 3, y - 3, y - 1, w, h)
+    nw = _bt_rect(sat, x - 3, x - 1, y - 3, y + 3, w, h) + (1 if 2 * x >= w else 0)
+    ne = _bt_rect(sat, x + 1, x + 3, y - 3, y + 3, w, h)
+    return nn, ns, nw, ne
+
+
 @njit(cache=True)
-def bt_step(rng, axy, ahp, oxy, ohp, t, done, events, actions, w, h, hp_max, damage, regen, t_limit,
-            fixed_order, reward):  # fmt: skip
+def bt_summed_area(count, sat):
+    """sat[x + 1, y + 1] = number of cells (x' <= x, y' <= y) with count > 0; row 0 and column 0 stay 0."""
+    w, h = count.shape
+    for x in range(w):
+        run = 0
+        for y in range(h):
+            if count[x, y] > 0:
+                run += 1
+            sat[x + 1, y + 1] = sat[x, y + 1] + run
+
+
+@njit(cache=True)
+def bt_fast_candidates(sat, x, y, w, h):
+    """`_bt_fast_candidates` for tests."""
+    return _bt_fast_candidates(sat, x, y, w, h)
+
+
+@njit(cache=True)
+def bt_step(rng, axy, ahp, oxy, ohp, t, done, events, actions, w, h, hp_max, damage, regen, kill_bonus,
+            t_limit, fixed_order, reward):  # fmt: skip
     """One step of every copy: shuffled agent phase, then opponents in id order (reference-spec §1.2).
 
     HP arrays are either float64 HP (the reference's float semantics: hp = max(0, hp - 1) per hit,
     min(3, hp + 0.1) per heal, alive while hp > 0, residues included) with damage 1.0, regen 0.1 and
     hp_max 3.0, or int64 counts of 1/U HP (exact tenths) with damage U, regen 1 and hp_max 3U: the same
-    code compiles for both. events[b] accumulates the BATTLE_EVENTS of the episode.
+    code compiles for both. An agent's kill earns kill_bonus on top of the hit's +1 (the code: 0; the
+    paper's "kills are rewarded": 1). events[b] accumulates the BATTLE_EVENTS of the episode.
     """
     n_copies, n = axy.shape[0], axy.shape[1]
     cells = w * h
@@ -366,6 +408,7 @@ def bt_step(rng, axy, ahp, oxy, ohp, t, done, events, actions, w, h, hp_max, dam
     start = np.zeros(cells + 1, dtype=np.int64)
     members = np.empty(n, dtype=np.int64)
     count = np.zeros((w, h), dtype=np.int32)  # alive agents per cell after phase 1; all-zero between copies
+    sat = np.zeros((w + 1, h + 1), dtype=np.int32)  # summed-area table of the cells count > 0
     for b in range(n_copies):
         if done[b]:
             reward[b] = 0.0
@@ -395,6 +438,7 @@ def bt_step(rng, axy, ahp, oxy, ohp, t, done, events, actions, w, h, hp_max, dam
                         events[b, _E_AGENT_HIT] += 1
                         if _bt_hit(ohp[b], j, damage):
                             events[b, _E_OPP_KILLED] += 1
+                            r += kill_bonus
                         elif ohp[b, j] < RESIDUE_HP:
                             events[b, _E_OPP_RESIDUE] += 1
                     else:
@@ -406,6 +450,7 @@ def bt_step(rng, axy, ahp, oxy, ohp, t, done, events, actions, w, h, hp_max, dam
         for i in range(n):
             if ahp[b, i] > 0:
                 count[axy[b, i, 0], axy[b, i, 1]] += 1
+        bt_summed_area(count, sat)
         hits = 0
         for j in range(n):
             if ohp[b, j] <= 0:
@@ -425,7 +470,7 @@ def bt_step(rng, axy, ahp, oxy, ohp, t, done, events, actions, w, h, hp_max, dam
                     elif ahp[b, i] < RESIDUE_HP:
                         events[b, _E_AGENT_RESIDUE] += 1
                 continue
-            nn, ns, nw, ne = bt_candidates(count, x, y, w)
+            nn, ns, nw, ne = _bt_fast_candidates(sat, x, y, w, h)
             total = nn + ns + nw + ne
             if total == 0:
                 a = _randint(rng, b, 6)

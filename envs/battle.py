@@ -61,7 +61,11 @@ def hp_table(units: int) -> np.ndarray:
     return (np.concatenate([nominal, residues]) / HP_MAX).astype(np.float32)
 
 
-def make_spec(n_agents: int, regen: float = DEFAULT_REGEN, hp: str = "float", **_: Any) -> EnvSpec:
+def make_spec(
+    n_agents: int, regen: float = DEFAULT_REGEN, hp: str = "float", kill_bonus: float = 0.0, **_: Any
+) -> EnvSpec:
+    """Options: regen (HP per turn: the code's 0.1, the paper's 0.01), hp ("float" as the reference, or
+    "exact" tenths), kill_bonus (reward for a kill on top of the hit's +1: the code's 0, the paper's 1)."""
     if hp not in HP_MODES:
         raise ValueError(f"battle option hp must be one of {HP_MODES}, got {hp!r}")
     lay = layout(n_agents)
@@ -84,7 +88,7 @@ def make_spec(n_agents: int, regen: float = DEFAULT_REGEN, hp: str = "float", **
             "opp_xy": ArraySpec(coord, (n_agents, 2)),
             "opp_hp": ArraySpec(code, (n_agents,)),
         },
-        options={"regen": float(regen), "hp": hp},
+        options={"regen": float(regen), "hp": hp, "kill_bonus": float(kill_bonus)},
     )
 
 
@@ -116,6 +120,7 @@ class BattleEnv:
             )
             self._code_scale = 1
         self._table = hp_table(self.units)
+        self._kill_bonus = float(spec.options.get("kill_bonus", 0.0))
         b, n = batch_size, spec.n_agents
         self.axy = np.zeros((b, n, 2), dtype=np.int64)
         self.ahp = np.zeros((b, n), dtype=hp_dtype)
@@ -194,7 +199,8 @@ class BattleEnv:
         k.bt_step(
             self._rng, self.axy, self.ahp, self.oxy, self.ohp, self.t, self.done, self.events,
             actions, self.layout.width, self.layout.height,
-            self.hp_max, self._damage, self._regen, self.spec.episode_limit, order, self._reward,
+            self.hp_max, self._damage, self._regen, self._kill_bonus, self.spec.episode_limit, order,
+            self._reward,
         )  # fmt: skip
         return StepResult(team_reward=self._reward.astype(np.float32), done=self.done.copy())
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vast.envs import battle
-from vast.envs._kernels import bt_candidates, bt_hp_codes
+from vast.envs._kernels import bt_candidates, bt_fast_candidates, bt_hp_codes, bt_summed_area
 from vast.envs.battle_layouts import formation_size, layout
 
 NOOP, N, S, W, E, ATTACK = range(6)
@@ -119,6 +119,14 @@ def test_same_step_kill_race_second_attacker_earns_zero():
     assert env.metric()[0] == 1
 
 
+def test_the_papers_kill_reward_is_an_option():
+    """The code rewards a hit with +1 and a kill with nothing more; kill_bonus=1 gives the paper's reward."""
+    for bonus, expected in ((0.0, 1.0), (1.0, 2.0)):
+        env = make(kill_bonus=bonus)
+        scene(env, [((4, 4), 3), ((0, 0), 3)], [((4, 4), 1), ((9, 9), 3)])
+        assert act(env, [ATTACK])[0] == pytest.approx(expected)
+
+
 def test_agents_move_and_stay_on_the_grid():
     env = make()
     scene(env, [((0, 0), 3), ((5, 5), 3), ((9, 9), 3), ((5, 5), 3)], [((9, 0), 3)])
@@ -173,6 +181,21 @@ def test_candidate_counts():
     assert bt_candidates(count, 5, 5, w) == (1, 1, 1, 1)
     count[3, 5] = 1  # dx=-2: WEST again
     assert bt_candidates(count, 5, 5, w) == (1, 1, 2, 1)
+
+
+def test_summed_area_candidates_equal_the_7x7_scan():
+    """The step kernel counts candidates with a summed-area table of the occupied cells; it must give the
+    spec's scan's counts everywhere, edges and corners included."""
+    rng = np.random.default_rng(0)
+    for w in (10, 18, 7):
+        for _ in range(20):
+            count = (rng.random((w, w)) < rng.uniform(0.02, 0.5)) * rng.integers(1, 4, (w, w))
+            count = count.astype(np.int32)
+            sat = np.zeros((w + 1, w + 1), dtype=np.int32)
+            bt_summed_area(count, sat)
+            for x in range(w):
+                for y in range(w):
+                    assert bt_fast_candidates(sat, x, y, w, w) == bt_candidates(count, x, y, w)
 
 
 def move_frequencies(opponent_xy, agent_xy, copies=3000):
