@@ -4,7 +4,7 @@ Not used by the tests: it documents and repeats how the committed files were der
 output. Usage (in the project's venv):
 
     python tests/data/reference/make_reference_data.py updates ORACLE_UPDATES_DIR [--out DIR] [--with-init]
-    python tests/data/reference/make_reference_data.py stats ORACLE_RANDOM_STATS_JSON [--out DIR]
+    python tests/data/reference/make_reference_data.py stats ORACLE_RANDOM_RAW_DIR [--out DIR]
 
 ORACLE_UPDATES_DIR holds the oracle's `batches_<INSTANCE>.npz` and `<METHOD>__<INSTANCE>.npz`. Without
 --with-init the initial parameters are not written (the committed data: the oracle run started from
@@ -95,31 +95,34 @@ def convert_method(method: str, instance: str, src: Path, dst: Path, with_init: 
     np.savez_compressed(dst / f"{method}__{instance}.npz", meta=np.array(json.dumps(record)), **out)
 
 
-def convert_random_stats(src: Path, dst: Path) -> None:
-    """The oracle's random-policy statistics, per instance and quantity: episodes, mean, std (ddof 1)."""
-    raw = json.loads(src.read_text())
-    keep = (
-        "n_episodes",
-        "complete",
-        "seed",
-        "action_generator_seed",
-        "command_line",
-        "date_utc",
-        "elapsed_s",
-    )
-    out = {
-        "provenance": raw["provenance"],
-        "policy": raw["policy"],
-        "descriptions": raw["descriptions"],
-        "instances": {
-            name: {
-                **{k: inst[k] for k in keep},
-                "quantities": {
-                    q: {"mean": v["mean"], "std": v["std"]} for q, v in inst["quantities"].items()
-                },
+def convert_random_stats(raw_dir: Path, dst: Path) -> None:
+    """The oracle's random-policy statistics from its per-instance raw files (every episode's quantities,
+    saved every 500 episodes while it runs): per instance and quantity the episode count, mean and std
+    (ddof 1), and each file's provenance."""
+    aggregate = raw_dir.parent / "random_stats.json"  # the oracle's own summary, for the descriptions
+    described = json.loads(aggregate.read_text()) if aggregate.exists() else {}
+    keep = ("n_episodes", "final", "seed", "action_generator_seed", "command_line", "date_utc", "elapsed_s")
+    instances = {}
+    for path in sorted(raw_dir.glob("*.npz")):
+        with np.load(path) as z:
+            meta = json.loads(str(z["meta"]))
+            quantities = {
+                k: {
+                    "mean": float(z[k].astype(np.float64).mean()),
+                    "std": float(z[k].astype(np.float64).std(ddof=1)),
+                }
+                for k in z.files
+                if k != "meta"
             }
-            for name, inst in raw["instances"].items()
-        },
+        instances[meta["instance"]] = {
+            **{k: meta[k] for k in keep},
+            "reference_commit": meta["reference_commit"],
+            "quantities": quantities,
+        }
+    out = {
+        "policy": described.get("policy", ""),
+        "descriptions": described.get("descriptions", {}),
+        "instances": instances,
     }
     (dst / "random_stats.json").write_text(json.dumps(out, indent=1) + "\n")
 
