@@ -113,11 +113,9 @@ class PolicyGradientMethod:
         out["grad_norm/actor"] = self._step("actor", loss)
 
     def clip_norm(self, name: str) -> float:
-        """The L2 norm optimiser `name`'s gradient is clipped to; 0 means no clipping. The reference
-        clips only the critic: its actor and MetaGrad clip calls receive an exhausted generator."""
-        return {"critic": self.cfg.clip_critic, "actor": self.cfg.clip_actor, "meta": self.cfg.clip_meta}[
-            name
-        ]
+        """The L2 norm optimiser `name` ("critic", "actor", "meta") is clipped to: `cfg.clip_<name>`, 0 = none.
+        The reference clips only the critic: its actor's and MetaGrad's clip calls see no parameters."""
+        return getattr(self.cfg, f"clip_{name}")
 
     def _step(self, name: str, loss: torch.Tensor) -> torch.Tensor:
         """zero_grad, backward, clip the gradient's L2 norm (per optimiser, `clip_norm`), Adam step;

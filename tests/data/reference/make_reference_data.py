@@ -38,6 +38,8 @@ def convert_batches(instance: str, src: Path, dst: Path) -> None:
             out[f"e{e}/observations"] = z[f"e{e}/observations"]
             out[f"e{e}/joint_actions"] = z[f"e{e}/joint_actions"].astype(np.int8)
             out[f"e{e}/returns"] = returns[:, 0]
+            # the agent infos Random / Spatial assigned from, (x, y) or -1 for dead (with the reference's lag)
+            out[f"e{e}/positions"] = z[f"e{e}/assignment_infos"].astype(np.int16)
     np.savez_compressed(dst / f"batches_{instance}.npz", **out)
 
 

@@ -14,6 +14,8 @@ reference's update consumed and the sub-teams it used, and must reproduce, updat
 Not compared (sampling that differs by design, injected instead): the sub-team draws themselves
 (Random's uniform draws, Spatial's k-means labels, MetaGrad's samples from X), and, for Random and
 Spatial, vast's choice for dead agents (the reference keeps a stale index, which the replay feeds in).
+What can be compared of the strategies themselves is, in the last test: Fixed exactly, Random's range
+and distribution, Spatial's cluster count and tightness.
 Adam's moments are compared only through the parameters. The data and its provenance:
 tests/data/reference/README.md.
 """
@@ -22,9 +24,15 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import pytest
+import torch
+from scipy.stats import chi2_contingency
 
 from tests.unit.learner import reference_updates as ref
+from vast.learner.algos.assignment import fixed_assignment
+from vast.learner.algos.assignment.random_draw import random_assignment
+from vast.learner.algos.assignment.spatial import spatial_assignment
 
 # Tolerances, with what the data measured (tests/data/reference/README.md): float32 sums in another order.
 LOSS_RTOL = 1e-5  # measured below 4e-7
@@ -33,6 +41,9 @@ GRAD_RTOL = 1e-4  # entries and row/column sums, relative to the tensor's larges
 # relative gradient difference of 1e-3 (cancellation in a sum) moves the step by up to 2e-5.
 PARAM_ATOL = 5e-5  # entries: 5% of one Adam step (lr 1e-3)
 SUM_ATOL = 1e-4  # row and column sums of the sketched tensors; measured 3e-5
+# vast's batched k-means (one k-means++ seeding, 10 Lloyd steps) against scikit-learn's best of 10 seedings
+# (the reference): within-cluster sums of squares 1.12-1.24 times the reference's on the recorded positions
+SPATIAL_SS_RATIO = 1.35
 
 CASES = [
     (method, instance)
@@ -73,6 +84,18 @@ def test_every_method_and_instance_was_recorded():
     assert len(CASES) == 28  # 10 methods on Warehouse-4 and Battle-20, all but the two QMIX on GS-200
 
 
+@pytest.mark.parametrize("method, instance", [("VAST-QTRAN", "GaussianSqueeze-200"), ("QMIX", "Battle-20")])
+def test_the_layout_mapping_covers_every_parameter_both_ways(method, instance):
+    """Reference weights loaded into vast read back unchanged (one-hot first layers split into a dense part
+    and an Embedding and joined again), and every vast parameter of the method has a counterpart."""
+    rec, algo = replayed(method, instance)
+    init = rec.init()
+    view = ref.reference_view(algo)
+    assert set(view) == set(init)
+    for name, value in init.items():
+        assert (view[name] == value).all(), name
+
+
 @pytest.mark.parametrize("method, instance", CASES)
 def test_three_updates_match_the_reference(method, instance):
     rec, algo = replayed(method, instance)
@@ -96,3 +119,46 @@ def test_the_comparison_sees_a_clipped_actor(method):
     grads = ref.reference_view(algo, grads=True)
     actor = {k: v for k, v in rec.gradients().items() if k.startswith("actor/")}
     assert len(mismatches(actor, grads, GRAD_RTOL, GRAD_RTOL, relative=True)) == len(actor)
+
+
+def within_cluster_ss(positions: np.ndarray, alive: np.ndarray, labels: np.ndarray) -> float:
+    """Mean over rows of the alive agents' squared distances to their cluster's mean."""
+    total = 0.0
+    for pos, mask, lab in zip(positions, alive, labels):
+        pts, lab = pos[mask].astype(np.float64), lab[mask]
+        for c in np.unique(lab):
+            total += ((pts[lab == c] - pts[lab == c].mean(0)) ** 2).sum()
+    return total / len(positions)
+
+
+@pytest.mark.parametrize("instance", ref.INSTANCES)
+def test_assignment_strategies_against_the_reference(instance):
+    """The draws differ by design (and are injected above); what can be compared is compared here, on the
+    agent positions and alive masks the reference assigned from (its one-step lag included): Fixed is
+    k = i mod K in both; Random's labels of alive agents lie in [0, min(K, #alive)) in both and have the
+    same distribution (two-sample chi-square); Spatial uses at most min(K, #alive) clusters in both, and
+    vast's clusters are at most SPATIAL_SS_RATIO times less tight than the reference's."""
+    positions = np.concatenate([b["positions"] for b in batches(instance)])
+    alive = positions[..., 0] >= 0
+    recorded = {
+        m: np.concatenate([ref.RecordedMethod(f"VAST-QTRAN-{m}", instance).subteams(u) for u in (1, 2, 3)])
+        for m in ("FIXED", "RANDOM", "SPATIAL")
+    }
+    k = ref.RecordedMethod("VAST-QTRAN-FIXED", instance).meta["K"]
+    m, n = alive.shape
+    assert (recorded["FIXED"] == fixed_assignment(m, n, k, "cpu").numpy()).all()
+    generator = torch.Generator().manual_seed(0)
+    ours = random_assignment(torch.from_numpy(alive), k, generator).numpy()
+    limit = np.minimum(alive.sum(1, keepdims=True), k)
+    for labels in (recorded["RANDOM"], ours):
+        assert ((labels < limit) | ~alive).all()
+    counts = np.stack([np.bincount(lab[alive], minlength=k) for lab in (recorded["RANDOM"], ours)])
+    assert chi2_contingency(counts[:, counts.sum(0) > 0]).pvalue > 1e-3
+    ours = spatial_assignment(
+        torch.from_numpy(positions).float(), torch.from_numpy(alive), k, k, generator
+    ).numpy()
+    for labels in (recorded["SPATIAL"], ours):
+        used = [len(np.unique(lab[mask])) for lab, mask in zip(labels, alive)]
+        assert (np.array(used) <= limit[:, 0]).all()
+    theirs_ss = within_cluster_ss(positions, alive, recorded["SPATIAL"])
+    assert within_cluster_ss(positions, alive, ours) <= SPATIAL_SS_RATIO * theirs_ss
