@@ -11,8 +11,8 @@ would give |z| > Z_TOL, as far as the reference's own standard error allows, and
 times the reference's count. Where the reference's sample alone is too small for 2% (a metric near 0,
 GaussianSqueeze's heavy-tailed GS(x)), vast plays four times as many episodes; the detectable shift of
 every quantity is listed in tests/data/reference/README.md. The test is seeded, so it passes or fails
-deterministically; Z_TOL = 4 keeps the chance that a faithful vast fails any of the ~130 comparisons by
-bad luck of the seed near 1%.
+deterministically; Z_TOL = 4 keeps the chance that a faithful vast fails any of the ~90 comparisons by
+bad luck of the seed near 0.5%.
 """
 
 from __future__ import annotations
@@ -40,9 +40,6 @@ RENAMED = {
     "moves_blocked": "move_blocked_no_edge_or_offgrid",
     "allocation": "x_sum_actions",
 }
-# where both sides are (nearly) constant, a difference below this counts as none: GaussianSqueeze-800's
-# GS(x) is about 1e-108 in vast's float64 and exactly 0 in the reference's float32
-ABS_FLOOR = 1e-12
 
 
 def reference_name(instance: str) -> str:
@@ -78,16 +75,21 @@ def vast_episodes(instance: str, episodes: int) -> dict[str, np.ndarray]:
         ep["end_time_limit"] = ~(ep["end_all_opponents_dead"] | ep["end_all_agents_dead"])
     if instance.startswith("warehouse"):
         ep["item_dropoffs"] = ep["dropoffs"] - ep["completed_orders"]
+    if instance.startswith("gaussian-squeeze"):
+        # the reference computes and stores GS(x) in float32 (exactly 0 for x above ~2440: every
+        # GaussianSqueeze-800 episode); vast's metric is float64 and its team reward float32, as compared here
+        ep["metric"] = ep["metric"].astype(np.float32)
     return ep
 
 
 def z_score(ours: np.ndarray, ref: dict, n_ref: int) -> float:
+    """The two-sample z of the means; where both samples are constant, 0 if they agree and inf if not."""
     ours = np.asarray(ours, dtype=np.float64)
     diff = ours.mean() - ref["mean"]
     se = math.sqrt(ours.var(ddof=1) / len(ours) + ref["std"] ** 2 / n_ref)
-    if abs(diff) <= ABS_FLOOR * max(1.0, abs(ref["mean"])):
-        return 0.0
-    return diff / se if se > 0 else math.inf
+    if se == 0:
+        return 0.0 if diff == 0 else math.inf
+    return diff / se
 
 
 @pytest.mark.parametrize("instance", NAMED_INSTANCES)
