@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,6 +49,23 @@ def evaluate(policy: torch.nn.Module, spec: EnvSpec, episodes: int, seed: int, v
     return float(np.mean([ep.header["metric"] for ep in played]))
 
 
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict | None) -> None:
+    if not state:
+        return
+    torch.set_rng_state(state["torch"].cpu())
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
 class Trainer:
     def __init__(
         self,
@@ -73,34 +92,57 @@ class Trainer:
         self.episodes_consumed = 0
         self.env_steps = 0
         self.last_eval: float | None = None
+        self.wall_s = 0.0  # training wall time of earlier lifetimes of this run (restored on resume)
         self.metrics_path = self.run_dir / rundir.METRICS
         self.checkpoint_path = self.run_dir / rundir.CHECKPOINT
         if cfg.learner.resume:
             self.restore(cfg.learner.resume)
 
     # -- persistence ------------------------------------------------------------------------------------
-    def restore(self, path: str | Path) -> None:
-        payload = checkpoint.load(path, self.device)
-        self.algo.load_state_dict(payload["algorithm"])
-        self.version = payload["version"]
-        self.updates = payload["updates"]
-        self.episodes_consumed = payload.get("episodes", 0)
-        self.env_steps = payload.get("env_steps", 0)
-        self.log.info("resumed from %s at version %d", path, self.version)
+    def restore(self, where: str | Path) -> None:
+        """Continue from a checkpoint file, or from the newest checkpoint of a run directory (none there:
+        start from scratch). Everything an update depends on comes back: weights, optimiser states, the
+        update's generator and the global RNGs, counters, the source's state. Metrics rows the previous
+        lifetime wrote after that checkpoint are removed: the updates they describe are redone."""
+        found = checkpoint.load_latest(where, self.device, self.log)
+        if found is None:
+            self.log.warning("no checkpoint in %s: starting from scratch", where)
+        else:
+            path, payload = found
+            self.algo.load_state_dict(payload["algorithm"])
+            self.version = payload["version"]
+            self.updates = payload["updates"]
+            self.episodes_consumed = payload.get("episodes", 0)
+            self.env_steps = payload.get("env_steps", 0)
+            self.last_eval = payload.get("last_eval")
+            self.wall_s = payload.get("wall_s", 0.0)
+            _set_rng_state(payload.get("rng"))
+            self.source.restore(payload.get("source", {}))
+            self.log.info("resumed from %s at version %d (update %d)", path, self.version, self.updates)
+        self._truncate_rows()
 
-    def save_checkpoint(self) -> None:
-        checkpoint.save(
-            self.checkpoint_path,
-            {
-                "algorithm": self.algo.state_dict(),
-                "version": self.version,
-                "updates": self.updates,
-                "episodes": self.episodes_consumed,
-                "env_steps": self.env_steps,
-                "config": self.cfg.to_dict(),
-                "env_spec": self.spec.name,
-            },
-        )
+    def _truncate_rows(self) -> None:
+        rows = rundir.read_rows(self.metrics_path)
+        if any(r["update"] > self.updates for r in rows):
+            tmp = self.metrics_path.with_name(self.metrics_path.name + ".tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows if r["update"] <= self.updates))
+            os.replace(tmp, self.metrics_path)
+
+    def save_checkpoint(self, wall_s: float = 0.0) -> None:
+        payload = {
+            "algorithm": self.algo.state_dict(),
+            "version": self.version,
+            "updates": self.updates,
+            "episodes": self.episodes_consumed,
+            "env_steps": self.env_steps,
+            "last_eval": self.last_eval,
+            "wall_s": wall_s,
+            "rng": _rng_state(),
+            "config": self.cfg.to_dict(),
+            "env_spec": self.spec.name,
+            "source": self.source.state(),
+        }
+        checkpoint.save(self.run_dir, self.updates, payload, self.cfg.learner.keep_checkpoints)
 
     # -- the loop ---------------------------------------------------------------------------------------
     def done(self) -> bool:
@@ -112,7 +154,7 @@ class Trainer:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.publish()
-        t0 = time.monotonic()
+        t0 = time.monotonic() - self.wall_s
         deadline = t0 + cfg.run.minutes * 60 if cfg.run.minutes > 0 else float("inf")
         self.log.info(
             "learner: %s on %s, %s mode, device %s",
@@ -131,7 +173,7 @@ class Trainer:
                 if on_row is not None:
                     on_row(row)
                 if cfg.learner.checkpoint_every and self.updates % cfg.learner.checkpoint_every == 0:
-                    self.save_checkpoint()
+                    self.save_checkpoint(time.monotonic() - t0)
         return self.finish(stop, t0)
 
     def publish(self) -> None:
@@ -200,7 +242,7 @@ class Trainer:
 
     def finish(self, stop: StopFlag, t0: float) -> dict:
         cfg = self.cfg
-        self.save_checkpoint()
+        self.save_checkpoint(time.monotonic() - t0)
         plot_curve(
             self.metrics_path,
             self.run_dir / rundir.CURVE,

@@ -2,7 +2,12 @@
 
 Accepted = acknowledged = durable in Redis. An episode is acknowledged only after the Redis write
 returned; if Redis is down the sender gets no ack and resends later, so nothing acknowledged is lost.
-A rejected episode is answered with its reason (so the sender stops resending it) and counted.
+A rejected episode is answered with its reason (so the sender stops resending it) and counted, in this
+process's metrics and in the run's durable ledger in Redis (answered only once counted there).
+
+Every message ends in exactly one of: accepted, duplicate, rejected (all three answered) or deferred
+(not answered: backlog full or Redis unavailable; the sender resends), so
+received = accepted + duplicate + rejected + deferred for this process at every moment.
 """
 
 from __future__ import annotations
@@ -19,9 +24,21 @@ from vast.common.config import Config
 from vast.common.lifecycle import StopFlag
 from vast.common.logs import RateLimited
 from vast.common.metrics import RoleMetrics
-from vast.common.protocol import ACK, DUPLICATE, EPISODE, RETRY, STORED
+from vast.common.protocol import ACK, DROP_REASONS, DUPLICATE, EPISODE, RETRY, STORED
 from vast.common.store import BACKLOG_FULL, RunStore
 from vast.common.store import STORED as STORED_CODE
+from vast.common.transport import close_server, refusal_counter, server_socket
+
+# The ledger's states as gauge labels: rejected and dropped split by reason (rejected_malformed,
+# dropped_stale, ...), so accepted = consumed + sum(dropped_*) + buffered.
+LEDGER_STATES = (
+    "accepted",
+    "duplicate",
+    "consumed",
+    "buffered",
+    *(f"rejected_{r}" for r in REJECT_REASONS),
+    *(f"dropped_{r}" for r in DROP_REASONS),
+)
 
 
 class ReplayRole:
@@ -36,14 +53,19 @@ class ReplayRole:
         self.accepted = m.counter("vast_replay_episodes_accepted_total", "Episodes stored in Redis and acked")
         self.duplicates = m.counter("vast_replay_episodes_duplicate_total", "Resent episodes already stored")
         self.rejected = m.counter("vast_replay_episodes_rejected_total", "Episodes rejected", ("reason",))
-        self.backpressure = m.counter(
-            "vast_replay_backpressure_total", "Episodes not acked because the Redis backlog was full"
+        self.deferred = m.counter(
+            "vast_replay_episodes_deferred_total",
+            "Messages left unanswered (the sender resends): backlog full or Redis unavailable",
+            ("cause",),
         )
-        self.redis_errors = m.counter(
-            "vast_replay_redis_errors_total", "Failed Redis writes (episode not acked)"
-        )
+        self.redis_errors = m.counter("vast_replay_redis_errors_total", "Failed Redis calls")
+        self.refused = refusal_counter(m, "episodes")
         self.bytes_in = m.counter("vast_replay_bytes_received_total", "Bytes of episode messages received")
-        self.depth = m.gauge("vast_buffer_depth", "Episodes in the Redis stream not yet consumed")
+        self.ledger = m.gauge(
+            "vast_ledger_episodes",
+            "The run's durable episode ledger in Redis (accepted = consumed + dropped + buffered)",
+            ("state",),
+        )
         self.store_seconds = m.histogram(
             "vast_replay_store_seconds",
             "Redis write latency",
@@ -51,6 +73,9 @@ class ReplayRole:
         )
         for reason in REJECT_REASONS:
             self.rejected.labels(reason)  # export zeros so rates and alerts work from the start
+        for cause in ("backlog", "redis"):
+            self.deferred.labels(cause)
+        self._published = 0  # newest weights version known to exist (refreshed when an episode claims more)
 
     def _spec_for(self, name: str):
         if name != self.spec.name:
@@ -58,12 +83,30 @@ class ReplayRole:
         return self.spec
 
     def _reject(self, reason: str, msg: str, *args) -> bytes:
+        """Count the rejection durably first: unanswered (the sender retries) if Redis is down."""
+        try:
+            self.store.count_rejected(reason)
+        except redis.RedisError as exc:
+            return self._redis_down(exc)
         self.rejected.labels(reason).inc()
         self.limited.warning(reason, "rejected episode (%s): " + msg, reason, *args)
         return protocol.rejected(reason)
 
+    def _redis_down(self, exc: Exception) -> bytes:
+        self.redis_errors.inc()
+        self.deferred.labels("redis").inc()
+        self.limited.warning("redis", "Redis unavailable, message left unanswered: %s", exc)
+        return RETRY
+
+    def _from_future(self, version: int) -> bool:
+        """Whether `version` is newer than every version published so far (one Redis read, and only when
+        the episode claims more than the newest version seen)."""
+        if version > self._published:
+            self._published = max(self._published, self.store.published_version())
+        return version > self._published
+
     def handle(self, claimed_key: bytes, blob: bytes | memoryview) -> bytes:
-        """Process one episode message; returns the status to acknowledge it with."""
+        """Process one episode message; returns the status to acknowledge it with (RETRY: no answer)."""
         self.received.inc()
         self.bytes_in.inc(len(blob))
         try:
@@ -75,6 +118,18 @@ class ReplayRole:
         key = episode.key
         if key.encode() != claimed_key:
             return self._reject("bad_header", "envelope key %r differs from header key %r", claimed_key, key)
+        try:
+            future = self._from_future(episode.header["policy_version"])
+        except redis.RedisError as exc:
+            return self._redis_down(exc)
+        if future:
+            return self._reject(
+                "future_version",
+                "episode %s claims version %d, newest published is %d",
+                key,
+                episode.header["policy_version"],
+                self._published,
+            )
         start = time.perf_counter()
         try:
             stored = self.store.append_episode(
@@ -85,12 +140,10 @@ class ReplayRole:
                 self.cfg.replay.max_backlog,
             )
         except redis.RedisError as exc:
-            self.redis_errors.inc()
-            self.limited.warning("redis", "Redis write failed, episode %s not acked: %s", key, exc)
-            return RETRY
+            return self._redis_down(exc)
         self.store_seconds.observe(time.perf_counter() - start)
         if stored == BACKLOG_FULL:  # the learner is behind: no ack, the sender backs off and resends
-            self.backpressure.inc()
+            self.deferred.labels("backlog").inc()
             return RETRY
         if stored == STORED_CODE:
             self.accepted.inc()
@@ -100,11 +153,9 @@ class ReplayRole:
 
     def run(self, stop: StopFlag, ready=None) -> None:
         """Serve until `stop`; `ready` (optional) is called once the socket is bound."""
-        ctx = zmq.Context.instance()
-        sock = ctx.socket(zmq.ROUTER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.setsockopt(zmq.MAXMSGSIZE, self.cfg.replay.max_episode_bytes + 4096)
-        sock.bind(self.cfg.replay.bind)
+        sock = server_socket(
+            zmq.ROUTER, self.cfg.replay.bind, self.cfg.auth, "episodes", self.refused, self.log, self._limits
+        )
         self.log.info("replay listening on %s, storing run %s", self.cfg.replay.bind, self.store.run)
         if ready is not None:
             ready()
@@ -123,15 +174,26 @@ class ReplayRole:
                 now = time.monotonic()
                 if now - last_depth > 1.0:
                     last_depth = now
-                    try:
-                        self.depth.set(self.store.depth())
-                        self.store.heartbeat("replay", "0")
-                    except redis.RedisError as exc:
-                        self.redis_errors.inc()
-                        self.limited.warning("redis", "Redis unavailable: %s", exc)
+                    self.export_ledger()
         finally:
-            sock.close(0)
+            close_server(sock)
             self.log.info("replay stopped (%s)", stop.reason)
+
+    def _limits(self, sock: zmq.Socket) -> None:
+        # A message over this size is refused by ZeroMQ itself (the peer is disconnected) before any of
+        # it is buffered; below it, the codec's limit rejects (answered and counted) what is too large.
+        sock.setsockopt(zmq.MAXMSGSIZE, self.cfg.replay.max_episode_bytes + 4096)
+
+    def export_ledger(self) -> None:
+        """Copy the run's durable ledger from Redis into the `vast_ledger_episodes{state}` gauges."""
+        try:
+            ledger = self.store.ledger()
+        except redis.RedisError as exc:
+            self.redis_errors.inc()
+            self.limited.warning("redis", "Redis unavailable: %s", exc)
+            return
+        for state in LEDGER_STATES:
+            self.ledger.labels(state).set(ledger.get(state.replace("_", ":", 1), 0))
 
     def _on_frames(self, sock: zmq.Socket, frames: list) -> None:
         ident = frames[0].bytes

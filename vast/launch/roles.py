@@ -8,17 +8,15 @@ from the `ROLES` table; each is built as `Role(cfg, store, metrics, log)` and ru
 from __future__ import annotations
 
 import importlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import redis
-
 from vast.common import logs
-from vast.common.config import Config, ConfigError
+from vast.common.config import Config, ConfigError, redact_url
+from vast.common.heartbeat import Heartbeat
 from vast.common.lifecycle import StopFlag
 from vast.common.metrics import RoleMetrics
-from vast.common.store import RunStore, connect
+from vast.common.store import RunStore, connect, with_retry
 
 
 @dataclass(frozen=True)
@@ -49,19 +47,32 @@ ROLES: dict[str, RoleEntry] = {
 
 
 def _announce(
-    store: RunStore, role: str, ident: str, url: str, stop: StopFlag, log, deadline_s: float = 60.0
-) -> None:
-    """Register the metrics URL; Redis may still be starting, so retry with a deadline."""
-    end = time.monotonic() + deadline_s
-    while True:
-        try:
-            store.announce(role, ident, url)
-            return
-        except redis.RedisError as exc:
-            if time.monotonic() > end or stop.is_set():
-                raise RuntimeError(f"cannot reach Redis at {store.r}: {exc}") from exc
-            log.warning("Redis not reachable yet (%s); retrying", exc)
-            stop.wait(1.0)
+    store: RunStore,
+    role: str,
+    ident: str,
+    url: str,
+    stop: StopFlag,
+    log,
+    redis_url: str,
+    deadline_s: float = 60.0,
+) -> bool:
+    """Register the metrics URL; Redis may still be starting, so retry with backoff until a deadline.
+    False if stopped first; an unreachable Redis is a configuration error (one line, exit code 2)."""
+    failures: list[Exception] = []
+
+    def on_error(exc: Exception, wait_s: float) -> None:
+        failures.append(exc)
+        log.warning(
+            "Redis at %s not reachable yet (retrying in %.1fs): %s", redact_url(redis_url), wait_s, exc
+        )
+
+    if with_retry(lambda: store.announce(role, ident, url) or True, stop, on_error, 0.5, 5.0, deadline_s):
+        return True
+    if stop.is_set():
+        return False
+    raise ConfigError(
+        f"cannot reach Redis at {redact_url(redis_url)} within {deadline_s:.0f}s: {failures[-1]}"
+    )
 
 
 def run_role(role: str, cfg: Config) -> int:
@@ -77,18 +88,22 @@ def run_role(role: str, cfg: Config) -> int:
     import torch  # here, not at module level: `vast train` itself never needs torch
 
     torch.set_num_threads(entry.torch_threads(cfg))
-    stop = StopFlag().install_signal_handlers()
+    stop = StopFlag().install_signal_handlers()  # explicitly: a parent may have left SIGINT ignored
     metrics = RoleMetrics(role)
-    port = entry.metrics_port(cfg)
-    url = metrics.serve(port, addr="0.0.0.0" if port else "127.0.0.1")
+    url = metrics.serve(entry.metrics_port(cfg), addr=cfg.run.metrics_host)
     log.info("metrics at %s", url)
     store = RunStore(
         connect(cfg.redis_url, timeout_s=max(5.0, cfg.learner.read_timeout_s + 2.0)), cfg.run.name
     )
-    _announce(store, role, ident, url, stop, log)
-    module, _, cls = entry.target.partition(":")
+    heartbeat = None
     try:
+        if not _announce(store, role, ident, url, stop, log, cfg.redis_url):
+            return 0
+        heartbeat = Heartbeat(store, role, ident, cfg.run.heartbeat_ttl_s, log).start()
+        module, _, cls = entry.target.partition(":")
         getattr(importlib.import_module(module), cls)(cfg, store, metrics, log).run(stop)
     finally:
+        if heartbeat is not None:
+            heartbeat.stop()
         metrics.close()
     return 0

@@ -39,7 +39,7 @@ def test_sync_collect_takes_current_version_sorted_by_slot_and_drops_stale(store
     assert [ep.header["slot"] for _, ep in got] == list(range(10))
     assert all(ep.header["policy_version"] == 3 for _, ep in got)
     assert _value(role, "vast_learner_episodes_dropped_total", reason="stale") == 2  # read before the 10th
-    role.store.ack([entry for entry, _ in got])
+    role.ack([handle for handle, _ in got])
     assert store.depth() == 2  # the two stale episodes behind the batch wait for the next read
     assert role.collect(4, 10, StopFlag(), time.monotonic() + 0.5) is None
     assert _value(role, "vast_learner_episodes_dropped_total", reason="stale") == 4

@@ -167,12 +167,16 @@ def test_full_backlog_applies_back_pressure_without_losing_episodes(store):
     try:
         for ep in episodes:
             assert sender.send(ep, stop)
-        wait_until(lambda: replay.value("vast_replay_backpressure_total") >= 2, 10, "back-pressure")
+        wait_until(
+            lambda: replay.value("vast_replay_episodes_deferred_total", cause="backlog") >= 2,
+            10,
+            "back-pressure",
+        )
         sender.poll(0.1)
         assert len(_stored(store)) == 3 and len(sender.pending) == 2, "the backlog is full: no ack, no store"
         store.ensure_group()  # the learner consumes two episodes...
         read = store.read_episodes("learner-0", 2, 100)
-        store.ack([entry for entry, _ in read])
+        store.settle([(entry, key) for entry, _, key in read], "consumed")
         assert sender.flush(stop, 20), "...and the held-back episodes are stored on resend"
         remaining = _stored(store)
         assert sorted(remaining + [ep.key for ep in episodes[:2]]) == sorted(ep.key for ep in episodes)
