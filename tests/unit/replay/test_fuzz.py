@@ -74,7 +74,7 @@ class Target:
         self.sock.send_multipart(frames)
         assert self.sock.poll(10_000), "replay must answer every message (and stay up)"
         reply = self.sock.recv_multipart()
-        assert self.thread.is_alive(), "the replay service crashed"
+        assert self.replay.thread.is_alive(), "the replay service crashed"
         return reply
 
     def fresh(self) -> tuple[dict, dict]:
@@ -95,12 +95,11 @@ class Target:
         self.good_keys.append(key)
 
     def value(self, name: str, **labels) -> float:
-        return self.metrics.registry.get_sample_value(name, labels or None) or 0.0
+        return self.replay.value(name, **labels)
 
     def close(self) -> None:
         self.sock.close(0)
-        self.stop.set()
-        self.thread.join(10)
+        self.replay.close()
         self.store.r.close()
 
 
@@ -122,9 +121,8 @@ def target(redis_server):
 
 
 # -- strategies of malformed messages -----------------------------------------------------------------
-WRONG_TYPE = st.one_of(
-    st.none(), st.text(max_size=8), st.lists(st.integers(), max_size=3), st.binary(max_size=4)
-)
+INT64 = st.integers(-(2**63), 2**63 - 1)  # what msgpack can carry
+WRONG_TYPE = st.one_of(st.none(), st.text(max_size=8), st.lists(INT64, max_size=3), st.binary(max_size=4))
 INT_FIELDS = ("schema", "actor_id", "episode_id", "policy_version", "length", "n_agents", "seed", "slot")
 
 
@@ -195,10 +193,10 @@ def garbage(draw, t: Target) -> bytes:
     if kind == "wrong_top":
         value = draw(
             st.one_of(
-                st.integers(),
+                INT64,
                 st.text(max_size=20),
-                st.lists(st.integers(), max_size=4),
-                st.dictionaries(st.text(max_size=3), st.integers(), max_size=3),
+                st.lists(INT64, max_size=4),
+                st.dictionaries(st.text(max_size=3), INT64, max_size=3),
             )
         )
         return msgpack.packb(value, use_bin_type=True)
@@ -270,4 +268,4 @@ def test_every_malformed_message_was_counted_and_only_good_episodes_were_stored(
     assert ledger["accepted"] == len(stored) == target.value("vast_replay_episodes_accepted_total")
     received = target.value("vast_replay_episodes_received_total")
     assert received == target.malformed + len(stored)
-    assert target.thread.is_alive()
+    assert target.replay.thread.is_alive()
