@@ -96,15 +96,17 @@ _authenticators: dict[int, ThreadAuthenticator] = {}
 _auth_lock = threading.Lock()
 
 
-def _ensure_authenticator(ctx: zmq.Context, folder: str, log: logging.Logger) -> None:
-    """One ZAP handler per context (ZeroMQ allows only one), started on first use."""
+def _admit(ctx: zmq.Context, domain: str, folder: str, log: logging.Logger) -> None:
+    """Admit the keys in `folder` to the sockets of ZAP domain `domain`. One ZAP handler per context
+    (ZeroMQ allows only one), started on first use; each server socket has its own domain."""
     with _auth_lock:
-        if id(ctx) in _authenticators:
-            return
-        auth = ThreadAuthenticator(ctx, log=logging.getLogger("vast.auth"))
-        auth.start()
-        auth.configure_curve_callback("*", credentials_provider=_Admission(folder, log))
-        _authenticators[id(ctx)] = auth
+        if id(ctx) not in _authenticators:
+            auth = ThreadAuthenticator(ctx, log=logging.getLogger("vast.auth"))
+            auth.start()
+            _authenticators[id(ctx)] = auth
+        _authenticators[id(ctx)].configure_curve_callback(
+            domain, credentials_provider=_Admission(folder, log)
+        )
 
 
 def server_socket(
@@ -118,7 +120,7 @@ def server_socket(
     sock = ctx.socket(kind)
     _common_options(sock)
     if auth.server_key:
-        _ensure_authenticator(ctx, auth.authorized_keys, log)
+        _admit(ctx, name, auth.authorized_keys, log)
         public, secret = zmq.auth.load_certificate(auth.server_key)
         if secret is None:
             raise ValueError(f"auth.server_key {auth.server_key} holds no secret key (use NAME.key_secret)")

@@ -73,11 +73,7 @@ class LocalCluster:
     # -- start ----------------------------------------------------------------------------------
     def start(self) -> LocalCluster:
         cfg = self.cfg
-        if cfg.redis_url:  # check before anything is created: a wrong URL leaves nothing behind
-            try:
-                check_reachable(cfg.redis_url)
-            except ConnectionError as exc:
-                raise ConfigError(str(exc)) from None
+        check_redis(cfg)  # before anything is created: a wrong URL leaves nothing behind
         self.created_run_dir = not self.run_dir.exists()
         (self.run_dir / rundir.LOGS).mkdir(parents=True, exist_ok=True)
         self._log_to_file()
@@ -253,8 +249,18 @@ class LocalCluster:
         self.stop()
 
 
+def check_redis(cfg: Config) -> None:
+    """A given Redis URL must answer now: else one clear ConfigError (never the password)."""
+    if cfg.redis_url:
+        try:
+            check_reachable(cfg.redis_url)
+        except ConnectionError as exc:
+            raise ConfigError(str(exc)) from None
+
+
 def train(cfg: Config, progress: bool = True) -> int:
     """Run a local training job to completion; returns a process exit code."""
+    check_redis(cfg)
     console = Console(stderr=True)
     stop = StopFlag().install_signal_handlers()  # SIGINT and SIGTERM, even if inherited as ignored
     cluster = LocalCluster(cfg, console)
