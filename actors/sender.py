@@ -43,8 +43,10 @@ class EpisodeSender:
         log: logging.Logger,
         metrics=None,
         auth: AuthConfig | None = None,
+        on_answer=None,
     ):
         self.addr = addr
+        self.on_answer = on_answer  # optional callback(key, outcome), e.g. to audit deliveries
         self.ack_timeout_s = ack_timeout_s
         self.max_in_flight = max_in_flight
         self.log = log
@@ -138,6 +140,8 @@ class EpisodeSender:
             self.rejected[reason] = self.rejected.get(reason, 0) + 1
             self.log.error("replay rejected episode %s: %s", key.decode(errors="replace"), reason)
         self.outcomes[outcome] += 1
+        if self.on_answer is not None:
+            self.on_answer(key.decode(), outcome)
         if self.m:
             self.m["acked"].labels(outcome).inc()
         return 1

@@ -59,19 +59,20 @@ def groups_to_reissue(
     started: set[int],
     alive: set[int],
     waited_s: float,
-    heartbeat_ttl_s: float,
     slot_timeout_s: float,
+    grace_s: float = 1.0,
 ) -> list[int]:
     """The take-over rule: which missing groups the learner asks any actor to play.
 
-    A group whose actor has started once in this run (`started`) but has no live heartbeat now (`alive`)
-    is re-issued once the learner has waited a heartbeat TTL for this version: the actor is gone (its
-    key has expired). Every missing group is re-issued after `slot_timeout_s` (an actor that never
-    started, a live actor whose episodes were lost, a partitioned actor whose key lingers).
+    A group whose actor has started once in this run (`started`) but has no live heartbeat (`alive`) is
+    gone: its heartbeat key expired a TTL after its last beat. It is re-issued as soon as the learner has
+    waited `grace_s` for the version (a first read of what already arrived). Every missing group is
+    re-issued after `slot_timeout_s`: an actor that never started, a live actor whose episodes were lost,
+    a partitioned actor whose key lingers.
     """
     if waited_s >= slot_timeout_s:
         return list(missing)
-    if waited_s >= heartbeat_ttl_s:
+    if waited_s >= grace_s:
         return [g for g in missing if g in started and g not in alive]
     return []
 

@@ -190,9 +190,7 @@ class RedisEpisodeSource:
         try:
             alive = {int(a) for a in self.store.alive("actor", [str(g) for g in missing])}
             started = {int(k.split(":")[1]) for k in self.store.endpoints() if k.startswith("actor:")}
-            groups = protocol.groups_to_reissue(
-                missing, started, alive, waited_s, self.cfg.run.heartbeat_ttl_s, learner.slot_timeout_s
-            )
+            groups = protocol.groups_to_reissue(missing, started, alive, waited_s, learner.slot_timeout_s)
             if not groups or self._reissued == (version, groups):
                 return
             self.store.reissue(self.epoch, version, groups)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 
 import torch
@@ -31,6 +32,19 @@ def wait_until(condition: Callable[[], object], timeout_s: float, what: str, int
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(interval_s)
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Every sample of a Prometheus endpoint, by its full name with labels."""
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        assert resp.status == 200
+        text = resp.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
 
 
 def make_episodes(

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
 from vast.common import rundir
 from vast.common.config import Config, ConfigError, redact_url
@@ -174,7 +175,7 @@ class LocalCluster:
                 f"{self.cfg.run.restart_window_s:.0f}s; last log lines of {name}:\n{self.log_tail(name)}"
             )
         message = f"{name} exited with code {code}: restarting it in {delay:.1f}s"
-        self.console.print(f"[yellow]{message}[/]")
+        self.console.print(f"[yellow]{escape(message)}[/]", soft_wrap=True)
         self.log.warning(message)
         self.restart_at[name] = now + delay
 
@@ -186,7 +187,7 @@ class LocalCluster:
         else:
             self._spawn(name)
         message = f"restarted {name} (restart {self.restarts[name]})"
-        self.console.print(f"[yellow]{message}[/]")
+        self.console.print(f"[yellow]{escape(message)}[/]", soft_wrap=True)
         self.log.warning(message)
 
     def check_children(self) -> None:
@@ -203,7 +204,8 @@ class LocalCluster:
         return learner.poll() == 0 and "learner" not in self.restart_at
 
     # -- stop -----------------------------------------------------------------------------------
-    def stop(self, learner_grace_s: float = 120.0, grace_s: float = 15.0) -> None:
+    def stop(self, learner_grace_s: float = 120.0, grace_s: float = 15.0, keep_redis: bool = False) -> None:
+        """Stop every process in order; `keep_redis` leaves the embedded Redis up (to inspect the run)."""
         self.stopping = True
         self.restart_at.clear()
         learner = self.procs.get("learner")
@@ -225,7 +227,9 @@ class LocalCluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        if self.redis is not None:
+        if keep_redis:
+            return
+        if self.redis is not None and self.redis.alive():
             self.log.info("stopping Redis")
             self.redis.stop()
         self.metrics.close()
@@ -286,7 +290,7 @@ def train(cfg: Config, progress: bool = True) -> int:
         )
     cluster.stop()
     if failed is not None:
-        console.print(f"[red]error:[/] {failed}")
+        console.print(f"[red]error:[/] {escape(str(failed))}", soft_wrap=True)
         cluster.discard_if_empty()
         return 1
     report(cluster.run_dir, console)

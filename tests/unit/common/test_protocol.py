@@ -16,18 +16,12 @@ def test_groups_partition_the_slots_and_their_seed_does_not_depend_on_who_plays_
 def test_take_over_rule():
     rule = protocol.groups_to_reissue
     # too early: nobody is re-issued, whatever the heartbeats say
-    assert rule([1, 2], started={0, 1, 2}, alive={0}, waited_s=1, heartbeat_ttl_s=10, slot_timeout_s=60) == []
-    # a heartbeat TTL later: the group of the actor that started and went silent, not the one that never started
-    assert rule([1, 2], started={0, 1}, alive={0}, waited_s=11, heartbeat_ttl_s=10, slot_timeout_s=60) == [1]
+    assert rule([1, 2], started={0, 1, 2}, alive={0}, waited_s=0.5, slot_timeout_s=60) == []
+    # then the group of the actor that started and whose heartbeat expired, not the one that never started
+    assert rule([1, 2], started={0, 1}, alive={0}, waited_s=1, slot_timeout_s=60) == [1]
     # a live actor keeps its group until the slot timeout; then every missing group goes
-    assert (
-        rule([1, 2], started={0, 1, 2}, alive={1, 2}, waited_s=30, heartbeat_ttl_s=10, slot_timeout_s=60)
-        == []
-    )
-    assert rule([1, 2], started=set(), alive={1, 2}, waited_s=60, heartbeat_ttl_s=10, slot_timeout_s=60) == [
-        1,
-        2,
-    ]
+    assert rule([1, 2], started={0, 1, 2}, alive={1, 2}, waited_s=30, slot_timeout_s=60) == []
+    assert rule([1, 2], started=set(), alive={1, 2}, waited_s=60, slot_timeout_s=60) == [1, 2]
 
 
 def test_a_restarted_learner_epoch_wins_over_a_higher_version():
