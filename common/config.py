@@ -279,10 +279,15 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def save(self, path: Path) -> None:
-        """Write the config as JSON with every secret redacted (the Redis password), atomically."""
+    def public_dict(self) -> dict[str, Any]:
+        """`to_dict` with every secret redacted (the Redis password): what may be written anywhere."""
         data = self.to_dict()
         data["redis_url"] = redact_url(data["redis_url"])
+        return data
+
+    def save(self, path: Path) -> None:
+        """Write the config as JSON with every secret redacted, atomically."""
+        data = self.public_dict()
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
         os.replace(tmp, path)

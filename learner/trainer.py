@@ -138,7 +138,7 @@ class Trainer:
             "last_eval": self.last_eval,
             "wall_s": wall_s,
             "rng": _rng_state(),
-            "config": self.cfg.to_dict(),
+            "config": self.cfg.public_dict(),
             "env_spec": self.spec.name,
             "source": self.source.state(),
         }
