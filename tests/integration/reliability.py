@@ -7,7 +7,7 @@ import logging
 import threading
 from pathlib import Path
 
-from tests.helpers import make_episodes, wait_until
+from tests.helpers import make_episodes, scrape, wait_until
 from vast.actors.sender import EpisodeSender
 from vast.common import rundir
 from vast.common.config import Config, resolve
@@ -97,6 +97,18 @@ class Probe:
         self.sender.close()
         assert not self.sender.pending, f"{len(self.sender.pending)} probe episodes never answered"
         return {k for k, outcome in self.answers.items() if outcome in ("accepted", "duplicate")}
+
+
+def finish_and_audit(cluster, store: RunStore, probe: Probe) -> tuple[dict, dict]:
+    """Wait for the run to end, stop every role but Redis, audit the ledger against what the probe got
+    acknowledged; (ledger, the launcher's metrics)."""
+    wait_until(cluster.learner_done, 180, "the run to finish")
+    acknowledged = probe.finish()
+    launcher = scrape(cluster.metrics_url)
+    cluster.stop(keep_redis=True)
+    ledger = audit_ledger(store, acknowledged)
+    assert len(acknowledged) > 10, "the probe must have delivered episodes throughout"
+    return ledger, launcher
 
 
 def audit_ledger(store: RunStore, acknowledged: set[str] = frozenset()) -> dict[str, int]:

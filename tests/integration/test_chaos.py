@@ -11,8 +11,14 @@ import time
 
 import pytest
 
-from tests.helpers import scrape, wait_until
-from tests.integration.reliability import Probe, audit_ledger, config, reproducible, serial_rows, wait_rows
+from tests.integration.reliability import (
+    Probe,
+    config,
+    finish_and_audit,
+    reproducible,
+    serial_rows,
+    wait_rows,
+)
 from vast.common import rundir
 from vast.common.store import RunStore, connect
 from vast.launch.local import LocalCluster
@@ -48,11 +54,7 @@ def test_chaos_run_loses_nothing_acknowledged_and_changes_no_number(tmp_path):
             rows = wait_rows(cluster, progress, 120)
             kill(f"actor-{rng.randrange(3)}" if step == "actor" else step)
             progress = len(rows) + 3  # each failure is followed by 3 more updates
-        wait_until(cluster.learner_done, 180, "the run to finish")
-        acknowledged = probe.finish()
-        launcher = scrape(cluster.metrics_url)
-        cluster.stop(keep_redis=True)
-        ledger = audit_ledger(store, acknowledged)
+        ledger, launcher = finish_and_audit(cluster, store, probe)
     finally:
         cluster.stop()
         store.r.close()
@@ -65,5 +67,5 @@ def test_chaos_run_loses_nothing_acknowledged_and_changes_no_number(tmp_path):
     assert launcher['vast_launcher_restarts_total{role="actor"}'] == 3
     assert launcher['vast_launcher_restarts_total{role="learner"}'] == 1
     assert launcher['vast_launcher_restarts_total{role="replay"}'] == 1
-    assert ledger["consumed"] >= UPDATES * 6 and len(acknowledged) > 20
+    assert ledger["consumed"] >= UPDATES * 6
     print(f"chaos: {killed} in {elapsed:.0f}s; ledger {ledger}")
