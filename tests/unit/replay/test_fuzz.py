@@ -7,8 +7,6 @@ episodes sent in between must still be accepted and stored exactly once."""
 from __future__ import annotations
 
 import itertools
-import logging
-import threading
 
 import msgpack
 import numpy as np
@@ -17,15 +15,10 @@ import zmq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.helpers import make_episodes
+from tests.helpers import RunningReplay, make_episodes
 from vast.common.codec import REJECT_REASONS, encode_episode
-from vast.common.config import resolve
-from vast.common.embedded_redis import free_port
-from vast.common.lifecycle import StopFlag
-from vast.common.metrics import RoleMetrics
 from vast.common.store import RunStore, connect
 from vast.envs.registry import make_spec
-from vast.replay.role import ReplayRole
 
 ENV = "warehouse-4"
 SPEC = make_spec(ENV)
@@ -45,26 +38,10 @@ class Target:
     def __init__(self, redis_url: str, run: str):
         self.store = RunStore(connect(redis_url), run)
         self.store.r.set(self.store.version_key, PUBLISHED)
-        port = free_port()
-        cfg = resolve(
-            None,
-            {
-                "env.name": ENV,
-                "replay.bind": f"tcp://127.0.0.1:{port}",
-                "replay.max_episode_bytes": MAX_BYTES,
-            },
-            environ={},
-        )
-        self.metrics = RoleMetrics("replay")
-        self.service = ReplayRole(cfg, self.store, self.metrics, logging.getLogger("fuzz"))
-        self.stop = StopFlag()
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self.service.run, args=(self.stop, ready.set), daemon=True)
-        self.thread.start()
-        assert ready.wait(10)
+        self.replay = RunningReplay(self.store, ENV, **{"replay.max_episode_bytes": MAX_BYTES})
         self.sock = zmq.Context.instance().socket(zmq.DEALER)
         self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.connect(f"tcp://127.0.0.1:{port}")
+        self.sock.connect(self.replay.addr)
         self.template = make_episodes(ENV, 1, run, actor_id=7)[0]
         self.ids = itertools.count(1000)
         self.malformed = 0
