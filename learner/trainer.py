@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from vast.common import rundir
-from vast.common.config import Config
+from vast.common.config import Config, ConfigError
 from vast.common.core import EpisodeSource, WeightSink
 from vast.common.lifecycle import StopFlag
 from vast.common.metrics import RoleMetrics
@@ -104,7 +104,10 @@ class Trainer:
         start from scratch). Everything an update depends on comes back: weights, optimiser states, the
         update's generator and the global RNGs, counters, the source's state. Metrics rows the previous
         lifetime wrote after that checkpoint are removed: the updates they describe are redone."""
-        found = checkpoint.load_latest(where, self.device, self.log)
+        try:
+            found = checkpoint.load_latest(where, self.device, self.log)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"learner.resume: {exc}") from None
         if found is None:
             self.log.warning("no checkpoint in %s: starting from scratch", where)
         else:

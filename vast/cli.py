@@ -114,9 +114,9 @@ def cmd_train(argv: list[str]) -> int:
     if not cfg.run.name:
         cfg.run.name = default_run_name(cfg)
     if cfg.run.serial:
-        from vast.launch.serial import prepare_run_dir, train_serial
+        from vast.launch.serial import train_serial
 
-        return train_serial(cfg, prepare_run_dir(cfg), progress=not args.no_progress)
+        return train_serial(cfg, progress=not args.no_progress)
     from vast.launch.local import train
 
     return train(cfg, progress=not args.no_progress)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -38,7 +37,6 @@ from vast.launch.progress import TrainingProgress, describe, report
 from vast.launch.supervisor import RestartPolicy
 
 REDIS = "redis"
-EXIT_CODES = {"SIGINT": 130, "SIGTERM": 143}
 
 
 class GiveUp(RuntimeError):
@@ -239,12 +237,7 @@ class LocalCluster:
             self._log_handler = None
 
     def discard_if_empty(self) -> bool:
-        """Remove the run directory if this launch created it and no update was made (a failed start
-        leaves nothing half-made behind)."""
-        if self.created_run_dir and not rundir.read_rows(self.run_dir / rundir.METRICS):
-            shutil.rmtree(self.run_dir, ignore_errors=True)
-            return True
-        return False
+        return rundir.discard_if_empty(self.run_dir, self.created_run_dir)
 
     def __enter__(self) -> LocalCluster:
         return self.start()
@@ -294,7 +287,7 @@ def train(cfg: Config, progress: bool = True) -> int:
         cluster.discard_if_empty()
         return 1
     report(cluster.run_dir, console)
-    return EXIT_CODES.get(stop.reason.removeprefix("signal "), 0) if stop.is_set() else 0
+    return stop.exit_code()
 
 
 def _follow(cluster: LocalCluster, console: Console, progress: bool, stop: StopFlag) -> None:

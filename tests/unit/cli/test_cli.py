@@ -103,7 +103,13 @@ def test_keys_generate_writes_a_usable_keypair(capsys, tmp_path):
 
 @pytest.mark.parametrize(
     "extra",
-    [["--learner.bogus", "1"], ["--env", "chess-8"], ["--eta", "2"], ["--auth.client_key", "/no/key_secret"]],
+    [
+        ["--learner.bogus", "1"],
+        ["--env", "chess-8"],
+        ["--eta", "2"],
+        ["--auth.client_key", "/no/key_secret"],
+        ["--serial", "--learner.resume", "/no/checkpoint.pt"],
+    ],
 )
 def test_bad_configuration_leaves_no_run_directory(capsys, tmp_path, extra):
     assert main(["train", "--run-dir", str(tmp_path), "--run-name", "x", *extra]) == 2
