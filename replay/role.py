@@ -200,11 +200,9 @@ class ReplayRole:
         if len(frames) != 4 or frames[1].bytes != EPISODE or len(frames[2].bytes) > protocol.MAX_KEY_BYTES:
             self.received.inc()
             key = frames[2].bytes[: protocol.MAX_KEY_BYTES] if len(frames) > 2 else b"?"
-            sock.send_multipart(
-                [ident, ACK, key, self._reject("malformed", "envelope of %d frames", len(frames))]
-            )
-            return
-        key = frames[2].bytes
-        status = self.handle(key, frames[3].buffer)
-        if status != RETRY:
+            status = self._reject("malformed", "envelope of %d frames", len(frames))
+        else:
+            key = frames[2].bytes
+            status = self.handle(key, frames[3].buffer)
+        if status != RETRY:  # RETRY: deferred, no answer (the sender resends)
             sock.send_multipart([ident, ACK, key, status])
