@@ -30,19 +30,35 @@ GROUP = "learner"
 ACCEPTED = "accepted"  # ledger state of an episode stored and not yet settled by the learner
 T = TypeVar("T")
 
-# One atomic step: refuse when the backlog is full (2), else store the episode only if its id was never
-# seen (1) or report a duplicate (0). Nothing stored is ever trimmed: accepted data is never lost.
-_APPEND_ONCE = """
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then
-  return 2
+# One atomic step for a batch of messages: count the rejected ones, then for each episode refuse it when
+# the backlog is full (2), else store it only if its id was never seen (1) or report a duplicate (0).
+# Nothing stored is ever trimmed: accepted data is never lost. One command per batch also means one AOF
+# fsync per batch (group commit) when Redis fsyncs before every reply.
+# KEYS: stream, ledger, one seen-marker per episode; ARGV: ttl, max backlog, number of rejections, the
+# rejection reasons, then (key, version, blob) per episode.
+_RECORD = """
+local nrej = tonumber(ARGV[3])
+for i = 1, nrej do
+  redis.call('HINCRBY', KEYS[2], 'rejected:' .. ARGV[3 + i], 1)
 end
-if redis.call('SET', KEYS[2], 'accepted', 'NX', 'EX', ARGV[1]) then
-  redis.call('XADD', KEYS[1], '*', 'k', ARGV[3], 'v', ARGV[4], 'd', ARGV[5])
-  redis.call('HINCRBY', KEYS[3], 'accepted', 1)
-  return 1
+local base = 3 + nrej
+local len = redis.call('XLEN', KEYS[1])
+local out = {}
+for j = 1, (#ARGV - base) / 3 do
+  local at = base + 3 * (j - 1)
+  if len >= tonumber(ARGV[2]) then
+    out[j] = 2
+  elseif redis.call('SET', KEYS[2 + j], 'accepted', 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[1], '*', 'k', ARGV[at + 1], 'v', ARGV[at + 2], 'd', ARGV[at + 3])
+    redis.call('HINCRBY', KEYS[2], 'accepted', 1)
+    len = len + 1
+    out[j] = 1
+  else
+    redis.call('HINCRBY', KEYS[2], 'duplicate', 1)
+    out[j] = 0
+  end
 end
-redis.call('HINCRBY', KEYS[3], 'duplicate', 1)
-return 0
+return out
 """
 STORED, DUPLICATE, BACKLOG_FULL = 1, 0, 2
 
@@ -131,22 +147,31 @@ class RunStore:
         self.version_key = f"{self.prefix}:version"
         self.ledger_key = f"{self.prefix}:ledger"
         self.reissue_key = f"{self.prefix}:reissue"
-        self._append_once = client.register_script(_APPEND_ONCE)
+        self._record = client.register_script(_RECORD)
         self._settle = client.register_script(_SETTLE)
 
     def seen_key(self, episode_key: str) -> str:
         return f"{self.prefix}:seen:{episode_key}"
 
     # -- replay side ------------------------------------------------------------------------------
-    def append_episode(self, key: str, version: int, blob: bytes, ttl_s: int, max_backlog: int) -> int:
-        """STORED, DUPLICATE (this episode id was stored before: a resend) or BACKLOG_FULL (not stored)."""
-        args = [ttl_s, max_backlog, key, version, blob]
-        return int(
-            self._append_once(keys=[self.episodes_key, self.seen_key(key), self.ledger_key], args=args)
-        )
+    def record(
+        self,
+        episodes: list[tuple[str, int, bytes]],
+        rejections: list[str],
+        ttl_s: int,
+        max_backlog: int,
+    ) -> list[int]:
+        """Store (key, version, blob) episodes and count rejections (by reason) in one atomic command; per
+        episode STORED, DUPLICATE (its id was stored before: a resend) or BACKLOG_FULL (not stored)."""
+        keys = [self.episodes_key, self.ledger_key, *(self.seen_key(k) for k, _, _ in episodes)]
+        args: list = [ttl_s, max_backlog, len(rejections), *rejections]
+        for key, version, blob in episodes:
+            args += [key, version, blob]
+        return [int(code) for code in self._record(keys=keys, args=args)]
 
-    def count_rejected(self, reason: str) -> None:
-        self.r.hincrby(self.ledger_key, f"rejected:{reason}", 1)
+    def append_episode(self, key: str, version: int, blob: bytes, ttl_s: int, max_backlog: int) -> int:
+        """`record` of one episode."""
+        return self.record([(key, version, blob)], [], ttl_s, max_backlog)[0]
 
     def published_version(self) -> int:
         """The version of the newest published weights (0 before the first publication)."""
