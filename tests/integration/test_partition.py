@@ -93,8 +93,10 @@ def test_a_partitioned_actor_host_heals_without_restarting_anything(tmp_path, ru
 
         host.cut()
         cut_at = len(rows())
-        wait_until(lambda: len(rows()) >= cut_at + 4, 90, "progress while actor 1 is cut off")
-        during = rows()[cut_at + 1 :]
+        wait_until(lambda: len(rows()) >= cut_at + 5, 90, "progress while actor 1 is cut off")
+        # the next two updates may still use what actor 1 sent before the cut (weights of the next version
+        # are published just before a row is written); every later one was played without it
+        during = rows()[cut_at + 2 :]
         assert during and all(r["from_actors"] == [0] for r in during), "actor 0 took actor 1's slots over"
         actor1_log = tmp_path / "actor-1.log"
         wait_until(lambda: "no new weights" in actor1_log.read_text(), 60, "actor 1 to report the silence")
