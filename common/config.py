@@ -78,7 +78,7 @@ class RunConfig:
     redis_fsync: str = opt(
         "always",
         "vast train's embedded Redis: AOF fsync policy (always: an acknowledged episode survives a crash "
-        "of Redis or of the machine; everysec: at most ~1 s of writes may be lost on a machine crash)",
+        "of Redis or of the machine; everysec: faster, the last ~2 s may be lost on a machine crash)",
         choices=("always", "everysec"),
     )
 
