@@ -22,9 +22,10 @@ def prepare_run_dir(cfg: Config):
     return run_dir
 
 
-def train_serial(cfg: Config, progress: bool = True, console: Console | None = None) -> int:
-    created = not rundir.run_dir_of(cfg).exists()
-    run_dir = prepare_run_dir(cfg)
+def train_serial(cfg: Config, run_dir=None, progress: bool = True, console: Console | None = None) -> int:
+    """Train in this process; `run_dir` defaults to the config's (created and the config saved in it)."""
+    created = run_dir is None and not rundir.run_dir_of(cfg).exists()
+    run_dir = run_dir if run_dir is not None else prepare_run_dir(cfg)
     import torch
 
     from vast.learner.local_source import LocalEpisodeSource
