@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from tests.helpers import RunningReplay, make_episodes
 from vast.common.codec import REJECT_REASONS, encode_episode
+from vast.common.episode import SCHEMA_VERSION
 from vast.common.store import RunStore, connect
 from vast.envs.registry import make_spec
 
@@ -122,7 +123,7 @@ def bad_header(draw, t: Target) -> bytes:
     elif kind == "length":
         header["length"] = draw(st.one_of(st.integers(-5, 0), st.integers(10_000, 2**31)))
     elif kind == "schema":
-        header["schema"] = draw(st.integers(2, 2**20))
+        header["schema"] = draw(st.integers(0, 2**20).filter(lambda s: s != SCHEMA_VERSION))
     else:
         header[draw(st.sampled_from(["metric", "ret"]))] = draw(st.sampled_from([np.nan, np.inf, -np.inf]))
     return _packed(header, arrays)
