@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -26,6 +27,8 @@ if typing.TYPE_CHECKING:
     from vast.envs.base import EnvSpec
 
 MODES = ("sync", "async")
+RETURN_NORMS = ("none", "batch")
+WANDB_MODES = ("offline", "online")
 
 
 class ConfigError(ValueError):
@@ -63,6 +66,23 @@ class RunConfig:
     minutes: float = opt(0.0, "stop after this many minutes of wall time (0: no limit)", alias="minutes")
     serial: bool = opt(
         False, "vast train: one process, no Redis or ZeroMQ (episodes played in-process)", alias="serial"
+    )
+    label: str = opt("", "name of this run's setting in tables and plots (empty: derived from algo)")
+    metrics_host: str = opt(
+        "127.0.0.1", "address the metrics endpoints bind to (0.0.0.0: every interface, e.g. in containers)"
+    )
+    heartbeat_ttl_s: float = opt(
+        10.0, "a role's heartbeat key in Redis expires after this long (refreshed 5 times as often)"
+    )
+    max_restarts: int = opt(
+        5, "vast train: give up on a role that failed more often than this within restart_window_s"
+    )
+    restart_window_s: float = opt(600.0, "vast train: the window in which a role's failures are counted")
+    redis_fsync: str = opt(
+        "always",
+        "vast train's embedded Redis: AOF fsync policy (always: an acknowledged episode survives a crash "
+        "of Redis or of the machine; everysec: faster, the last ~2 s may be lost on a machine crash)",
+        choices=("always", "everysec"),
     )
 
 
@@ -141,7 +161,16 @@ class AlgoConfig:
     )
     actor_hidden: int = opt(64, "hidden units of the actor and the local Q-network")
     critic_hidden: int = opt(128, "hidden units of the QMIX and QTRAN networks")
-    importance_clip: float = opt(1.0, "async: clip of pi/mu on the policy-gradient term")
+    importance_clip: float = opt(
+        10.0,
+        "async: truncation c of the per-agent ratio pi/mu on the policy-gradient terms (docs/algorithms.md)",
+    )
+    return_norm: str = opt(
+        "none",
+        "returns: none (reference) or batch (float64, standardised over each batch; the critic's target "
+        "and the actor's return; makes GaussianSqueeze-400/800 learn)",
+        choices=RETURN_NORMS,
+    )
 
     def n_subteams(self, n_agents: int) -> int:
         if self.algo != "vast":
@@ -183,7 +212,10 @@ class AlgoConfig:
 @dataclass
 class ActorConfig:
     id: int = opt(
-        0, "this actor's id (sync work slots: slot j is played by actor j mod actors)", alias="actor-id"
+        0,
+        "this actor's id (sync work slots: slot j is played by actor j mod actors); -1: claim the next "
+        "free id of the run from Redis (replicas started from one config: compose, Kubernetes)",
+        alias="actor-id",
     )
     batch_envs: int = opt(0, "environment copies per actor (0: its share of a sync batch)")
     replay_addr: str = opt("tcp://127.0.0.1:5555", "ZeroMQ address episodes are sent to")
@@ -191,6 +223,9 @@ class ActorConfig:
     ack_timeout_s: float = opt(5.0, "resend an unacknowledged episode after this long")
     max_in_flight: int = opt(64, "episodes sent but not yet acknowledged, at most")
     weight_wait_s: float = opt(2.0, "sync mode: poll Redis for weights after this long without a broadcast")
+    learner_silent_s: float = opt(
+        120.0, "warn loudly (log + metric) when no new weights arrived for this long; keep retrying"
+    )
     metrics_port: int = opt(0, "Prometheus port (0: a free port)")
 
 
@@ -212,15 +247,67 @@ class LearnerConfig:
     )
     episodes_per_update: int = opt(10, "E: episodes in one batch, one update", alias="episodes-per-update")
     max_policy_lag: int = opt(4, "async: episodes older than this many versions are dropped")
+    simulated_lag: int = opt(
+        0,
+        "serial async only: play with the weights of this many versions ago (deterministic stand-in for lag)",
+    )
+    queue_updates: int = opt(
+        1, "async: actors produce only while fewer than this many batches wait beyond the one being trained"
+    )
     eval_every: int = opt(1, "evaluate every this many updates (0: never)")
     eval_episodes: int = opt(10, "episodes per evaluation")
+    eval_greedy: bool = opt(
+        True, "also evaluate greedy (argmax) actions at every evaluation, logged as eval_greedy_metric"
+    )
     checkpoint_every: int = opt(100, "checkpoint every this many updates (the final one is always written)")
+    keep_every: int = opt(
+        0, "also keep a copy of the checkpoint every this many updates in checkpoints/ (0: none)"
+    )
+    keep_checkpoints: int = opt(3, "checkpoints kept in the run directory (older ones are deleted)")
     weights_bind: str = opt("tcp://127.0.0.1:5556", "ZeroMQ address to publish weights on")
     device: str = opt("auto", "training device: auto (CUDA when present), cpu or cuda", alias="device")
     torch_threads: int = opt(1, "torch threads of the learner")
     read_timeout_s: float = opt(1.0, "one blocking Redis read at most this long, then re-check stop flags")
     metrics_port: int = opt(0, "Prometheus port (0: a free port)")
-    resume: str = opt("", "checkpoint to resume from")
+    resume: str = opt(
+        "",
+        "resume from this checkpoint file, or from the newest checkpoint of this run directory; 'auto': from this run's own directory if it holds a checkpoint, else start fresh (containers)",
+    )
+    slot_timeout_s: float = opt(
+        60.0,
+        "sync: re-issue work slots still missing after this long even if their actor looks alive "
+        "(slots of an actor without a heartbeat are re-issued at once)",
+    )
+    stall_warn_s: float = opt(30.0, "warn (log + metric) when no usable episode arrived for this long")
+
+
+@dataclass
+class AuthConfig:
+    """ZeroMQ CURVE: paths to certificate files written by `vast keys generate` (never the keys themselves,
+    so the saved config holds no secret). Empty: no authentication or encryption."""
+
+    server_key: str = opt("", "replay and learner: the server's secret certificate (NAME.key_secret)")
+    authorized_keys: str = opt(
+        "", "replay and learner: folder of the public certificates (*.key) of the actors allowed in"
+    )
+    server_public: str = opt("", "actors: the server's public certificate (NAME.key)")
+    client_key: str = opt("", "actors: this actor's secret certificate (NAME.key_secret)")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.server_key or self.client_key)
+
+
+@dataclass
+class LogConfig:
+    """Optional sinks for the learner's metrics rows besides metrics.jsonl (`pip install 'vast[logging]'`)."""
+
+    tensorboard: bool = opt(False, "also write TensorBoard event files to RUN_DIR/tensorboard")
+    wandb: bool = opt(False, "also log to Weights & Biases (files under RUN_DIR/wandb)")
+    wandb_mode: str = opt(
+        "offline", "W&B mode: offline (no network; `wandb sync` later) or online", choices=WANDB_MODES
+    )
+    wandb_project: str = opt("vast", "W&B project name")
 
 
 @dataclass
@@ -231,7 +318,16 @@ class Config:
     actor: ActorConfig = field(default_factory=ActorConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
+    log: LogConfig = field(default_factory=LogConfig)
     redis_url: str = opt("", "Redis to use (empty: vast train starts an embedded one)", alias="redis-url")
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    redis_url: str = opt(
+        "",
+        "Redis to use: redis://[[user]:password@]host:port/db, or rediss://... for TLS (query options such "
+        "as ?ssl_ca_certs=FILE pass through); empty: vast train starts an embedded one. The password is "
+        "never written to the run directory or the logs",
+        alias="redis-url",
+    )
     actors: int = opt(
         2, "number of actors (vast train: local processes; sync: work-slot split)", alias="actors"
     )
@@ -239,8 +335,18 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def public_dict(self) -> dict[str, Any]:
+        """`to_dict` with every secret redacted (the Redis password): what may be written anywhere."""
+        data = self.to_dict()
+        data["redis_url"] = redact_url(data["redis_url"])
+        return data
+
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        """Write the config as JSON with every secret redacted, atomically."""
+        data = self.public_dict()
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
 
     def validate(self) -> Config:
         """Reject values and combinations that cannot run, with a message that says why."""
@@ -256,17 +362,75 @@ class Config:
             raise ConfigError("--assign identity puts every agent in its own sub-team: it needs --eta 1")
         if self.learner.episodes_per_update < 1:
             raise ConfigError("learner.episodes_per_update must be >= 1")
+        if self.learner.queue_updates < 0:
+            raise ConfigError("learner.queue_updates must be >= 0")
         if self.actors < 1:
             raise ConfigError("actors must be >= 1")
         if min(self.algo.clip_critic, self.algo.clip_actor, self.algo.clip_meta) < 0:
             raise ConfigError("algo.clip_critic, clip_actor and clip_meta must be >= 0 (0: off)")
+        if self.actor.id < -1:
+            raise ConfigError(f"actor.id must be >= 0, or -1 to claim one from Redis; got {self.actor.id}")
+        if self.actor.id == -1 and self.learner.mode == "sync":
+            raise ConfigError(
+                "actor.id -1 (claimed ids) needs learner.mode async: sync work slots need fixed ids"
+            )
         if self.run.updates < 0 or self.run.minutes < 0:
             raise ConfigError("run.updates and run.minutes must be >= 0")
+        if min(self.learner.eval_every, self.learner.checkpoint_every, self.learner.keep_every) < 0:
+            raise ConfigError("learner.eval_every, checkpoint_every and keep_every must be >= 0")
+        if self.learner.keep_checkpoints < 1:
+            raise ConfigError("learner.keep_checkpoints must be >= 1")
+        if self.run.heartbeat_ttl_s <= 0 or self.run.max_restarts < 0:
+            raise ConfigError("run.heartbeat_ttl_s must be > 0 and run.max_restarts >= 0")
+        if REDACTED in self.redis_url:
+            raise ConfigError(
+                "redis_url holds a redacted password (saved configs never keep it): pass --redis-url "
+                "or VAST_REDIS_URL with the password"
+            )
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                f"redis_url must start with redis://, rediss:// or unix://, got {redact_url(self.redis_url)!r}"
+            )
+        self._validate_auth()
         try:
             self.env.spec()
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         return self
+
+    def _validate_auth(self) -> None:
+        a = self.auth
+        if bool(a.server_key) != bool(a.authorized_keys):
+            raise ConfigError(
+                "auth.server_key and auth.authorized_keys go together (the server's secret "
+                "certificate and the folder of allowed actors' public certificates)"
+            )
+        if bool(a.client_key) != bool(a.server_public):
+            raise ConfigError(
+                "auth.client_key and auth.server_public go together (the actor's secret "
+                "certificate and the server's public certificate)"
+            )
+        for key in ("server_key", "authorized_keys", "server_public", "client_key"):
+            path = getattr(a, key)
+            if path and not Path(path).exists():
+                raise ConfigError(
+                    f"auth.{key}: {path} does not exist (create keys with `vast keys generate`)"
+                )
+
+
+REDACTED = "***"
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (if any) replaced by ***: what may be logged or saved."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:{REDACTED}@{host}"))
 
 
 def iter_fields(obj: Any, prefix: str = ""):

@@ -13,7 +13,7 @@ import numpy as np
 
 from vast.envs.base import ArraySpec, EnvSpec
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: rewards are float64 (GaussianSqueeze's rewards span 1e-108 .. 423)
 
 
 def standard_arrays(spec: EnvSpec) -> dict[str, ArraySpec]:
@@ -22,7 +22,7 @@ def standard_arrays(spec: EnvSpec) -> dict[str, ArraySpec]:
     return {
         "actions": ArraySpec(action_dtype, (spec.n_agents,)),
         "logp": ArraySpec("float32", (spec.n_agents,)),  # behaviour log-prob of the taken action
-        "rewards": ArraySpec("float32", ()),  # team reward of the step
+        "rewards": ArraySpec("float64", ()),  # team reward of the step (exact: see `return_norm`)
         "alive": ArraySpec("bool", (spec.n_agents,)),  # alive before acting
         "positions": ArraySpec("int16", (spec.n_agents, 2)),  # agent infos before acting
     }

@@ -6,7 +6,18 @@ tests and Prometheus file-based discovery can find every endpoint of a run.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    start_http_server,
+)
+
+# Every role stamps this gauge whenever it makes progress (and once at start): `vast health`, container
+# health checks, Kubernetes probes and the dashboard read it. What counts as progress is the role's call.
+PROGRESS_METRIC = "vast_{role}_last_progress_timestamp_seconds"
 
 
 class RoleMetrics:
@@ -15,6 +26,8 @@ class RoleMetrics:
     def __init__(self, role: str):
         self.role = role
         self.registry = CollectorRegistry()
+        # process_start_time_seconds, CPU, memory, open files: restarts and process health on dashboards
+        ProcessCollector(registry=self.registry)
         self.url = ""
         self._server = None
 
@@ -28,6 +41,12 @@ class RoleMetrics:
         self, name: str, doc: str, buckets: tuple[float, ...], labels: tuple[str, ...] = ()
     ) -> Histogram:
         return Histogram(name, doc, labels, buckets=buckets, registry=self.registry)
+
+    def progress(self, doc: str) -> Gauge:
+        """This role's progress gauge, stamped now (a role that just started counts as progressing)."""
+        gauge = self.gauge(PROGRESS_METRIC.format(role=self.role), doc)
+        gauge.set_to_current_time()
+        return gauge
 
     def serve(self, port: int = 0, addr: str = "127.0.0.1") -> str:
         server, _thread = start_http_server(port, addr=addr, registry=self.registry)

@@ -8,6 +8,7 @@ one policy forward and one env step per time step.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,16 +27,20 @@ class RolloutStats:
 
 
 def sample_actions(
-    policy: PolicyNet, env: BatchedEnv, generator: torch.Generator
+    policy: PolicyNet, env: BatchedEnv, generator: torch.Generator, greedy: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sample one action per agent per copy; returns (actions, logp of taken action, alive)."""
+    """One action per agent per copy, sampled (or the argmax when `greedy`, drawing nothing from
+    `generator`); returns (actions, logp of taken action, alive)."""
     alive = env.alive()
     obs = TorchFeatures.from_numpy(env.observe())
     with torch.inference_mode():
         logits, _ = policy(obs)
         log_probs = masked_log_probs(logits, torch.from_numpy(alive))
         flat = log_probs.reshape(-1, log_probs.shape[-1])
-        actions = torch.multinomial(flat.exp(), 1, generator=generator).squeeze(-1)
+        if greedy:
+            actions = flat.argmax(-1)
+        else:
+            actions = torch.multinomial(flat.exp(), 1, generator=generator).squeeze(-1)
         taken = flat.gather(1, actions.unsqueeze(1)).squeeze(1)
     shape = alive.shape
     return actions.reshape(shape).numpy(), taken.reshape(shape).numpy(), alive
@@ -47,8 +52,13 @@ def rollout(
     seed: int,
     generator: torch.Generator,
     header: dict | None = None,
+    greedy: bool = False,
+    observer: Callable[[BatchedEnv, int], None] | None = None,
 ) -> tuple[list[Episode], RolloutStats]:
-    """Play one episode in each of env's B copies; returns B episodes (header fields filled in)."""
+    """Play one episode in each of env's B copies; returns B episodes (header fields filled in).
+
+    greedy: argmax actions instead of samples (evaluation). observer(env, t) is called before every
+    step and once after the last (t = length), e.g. to render frames."""
     spec = env.spec
     env.reset(seed)
     b, t_max = env.batch_size, spec.episode_limit
@@ -59,8 +69,10 @@ def rollout(
     done = np.zeros(b, dtype=bool)
     env_steps = 0
     for t in range(t_max):
+        if observer is not None:
+            observer(env, t)
         active = ~done
-        actions, logp, alive = sample_actions(policy, env, generator)
+        actions, logp, alive = sample_actions(policy, env, generator, greedy)
         buffers["actions"][:, t] = actions
         buffers["logp"][:, t] = logp
         buffers["alive"][:, t] = alive
@@ -74,6 +86,8 @@ def rollout(
         done = done | result.done
         if done.all():
             break
+    if observer is not None:
+        observer(env, int(lengths.max()))
     metric = env.metric()
     episodes = []
     for i in range(b):
@@ -87,7 +101,8 @@ def rollout(
             "seed": int(seed),
             "copy": i,
             "metric": float(metric[i]),
-            "ret": float(arrays["rewards"].sum()),
+            # summed in float32, as the reference logs returns (learning uses the float64 rewards)
+            "ret": float(arrays["rewards"].astype(np.float32).sum()),
         }
         head.update(header or {})
         episodes.append(Episode(header=head, arrays=arrays))

@@ -60,7 +60,7 @@ class EnvSpec:
 
 
 class StepResult(NamedTuple):
-    team_reward: np.ndarray  # (B,) float32: the cooperative reward every agent receives
+    team_reward: np.ndarray  # (B,) float32, or float64 where the range needs it: the cooperative reward
     done: np.ndarray  # (B,) bool: episode over for this copy (stays True until reset)
 
 

@@ -83,7 +83,9 @@ class GaussianSqueezeEnv:
         actions = checked_actions(actions, self.batch_size, self.spec.n_agents)
         total = actions.sum(axis=1, dtype=np.int64)
         gs = gaussian_squeeze(total, self._mu, self._sigma)
-        reward = np.where(self._done, 0.0, gs).astype(np.float32)
+        # float64: far from mu, GS is below float32's range (1e-108 at N = 800); the learner rounds it
+        # to float32 as the reference does unless `algo.return_norm` asks for the exact value
+        reward = np.where(self._done, 0.0, gs)
         self._metric = np.where(self._done, self._metric, gs)
         self._allocation = np.where(self._done, self._allocation, total)
         self._done[:] = True

@@ -12,7 +12,11 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import os
+import random
+import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,7 +24,7 @@ import numpy as np
 import torch
 
 from vast.common import rundir
-from vast.common.config import Config
+from vast.common.config import Config, ConfigError
 from vast.common.core import EpisodeSource, WeightSink
 from vast.common.lifecycle import StopFlag
 from vast.common.metrics import RoleMetrics
@@ -33,18 +37,42 @@ from vast.learner import checkpoint
 from vast.learner.algos import build_algorithm
 from vast.learner.batch import build_batch
 from vast.learner.curve import plot_curve
-from vast.learner.telemetry import LearnerMetrics
+from vast.learner.loggers import check_available as check_loggers
+from vast.learner.loggers import make_loggers
+from vast.learner.telemetry import DROP_REASONS, LearnerMetrics
 
 EVAL_STREAM = 0x7EA1  # seed-derivation tag that keeps evaluation episodes apart from training ones
+GREEDY_EVAL_STREAM = 0x7EA2  # the greedy evaluation's own episodes (its own env seeds)
 
 
-def evaluate(policy: torch.nn.Module, spec: EnvSpec, episodes: int, seed: int, version: int) -> float:
-    """Mean domain metric of `episodes` episodes of the stochastic policy (the reference's protocol)."""
+def evaluate(
+    policy: torch.nn.Module, spec: EnvSpec, episodes: int, seed: int, version: int, greedy: bool = False
+) -> float:
+    """Mean domain metric of `episodes` episodes: of the stochastic policy (the reference's protocol),
+    or of its argmax actions. Seeded by (seed, version) on streams no training episode uses, so
+    evaluating never changes what is trained on."""
     policy = copy.deepcopy(policy).cpu().eval()
     env = make_env(spec, episodes)
-    eval_seed = derive_seed(seed, version, EVAL_STREAM)
-    played, _ = rollout(env, policy, eval_seed, torch.Generator().manual_seed(eval_seed))
+    eval_seed = derive_seed(seed, version, GREEDY_EVAL_STREAM if greedy else EVAL_STREAM)
+    played, _ = rollout(env, policy, eval_seed, torch.Generator().manual_seed(eval_seed), greedy=greedy)
     return float(np.mean([ep.header["metric"] for ep in played]))
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict | None) -> None:
+    if not state:
+        return
+    torch.set_rng_state(state["torch"].cpu())
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class Trainer:
@@ -73,34 +101,68 @@ class Trainer:
         self.episodes_consumed = 0
         self.env_steps = 0
         self.last_eval: float | None = None
+        self.wall_s = 0.0  # training wall time of earlier lifetimes of this run (restored on resume)
+        self.lag_counts: Counter[int] = Counter()  # consumed episodes by policy lag, this learner lifetime
         self.metrics_path = self.run_dir / rundir.METRICS
         self.checkpoint_path = self.run_dir / rundir.CHECKPOINT
-        if cfg.learner.resume:
-            self.restore(cfg.learner.resume)
+        check_loggers(cfg)
+        if cfg.learner.resume:  # 'auto' (containers): this run's own directory, fresh if it has none
+            self.restore(self.run_dir if cfg.learner.resume == "auto" else cfg.learner.resume)
 
     # -- persistence ------------------------------------------------------------------------------------
-    def restore(self, path: str | Path) -> None:
-        payload = checkpoint.load(path, self.device)
-        self.algo.load_state_dict(payload["algorithm"])
-        self.version = payload["version"]
-        self.updates = payload["updates"]
-        self.episodes_consumed = payload.get("episodes", 0)
-        self.env_steps = payload.get("env_steps", 0)
-        self.log.info("resumed from %s at version %d", path, self.version)
+    def restore(self, where: str | Path) -> None:
+        """Continue from a checkpoint file, or from the newest checkpoint of a run directory (none there:
+        start from scratch). Everything an update depends on comes back: weights, optimiser states, the
+        update's generator and the global RNGs, counters, the source's state. Metrics rows the previous
+        lifetime wrote after that checkpoint are removed: the updates they describe are redone."""
+        try:
+            found = checkpoint.load_latest(where, self.device, self.log)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"learner.resume: {exc}") from None
+        if found is None:
+            self.log.warning("no checkpoint in %s: starting from scratch", where)
+        else:
+            path, payload = found
+            self.algo.load_state_dict(payload["algorithm"])
+            self.version = payload["version"]
+            self.updates = payload["updates"]
+            self.episodes_consumed = payload.get("episodes", 0)
+            self.env_steps = payload.get("env_steps", 0)
+            self.last_eval = payload.get("last_eval")
+            self.wall_s = payload.get("wall_s", 0.0)
+            _set_rng_state(payload.get("rng"))
+            self.source.restore(payload.get("source", {}))
+            self.m.version.set(self.version)
+            self.log.info("resumed from %s at version %d (update %d)", path, self.version, self.updates)
+        self._truncate_rows()
 
-    def save_checkpoint(self) -> None:
-        checkpoint.save(
-            self.checkpoint_path,
-            {
-                "algorithm": self.algo.state_dict(),
-                "version": self.version,
-                "updates": self.updates,
-                "episodes": self.episodes_consumed,
-                "env_steps": self.env_steps,
-                "config": self.cfg.to_dict(),
-                "env_spec": self.spec.name,
-            },
-        )
+    def _truncate_rows(self) -> None:
+        rows = rundir.read_rows(self.metrics_path)
+        if any(r["update"] > self.updates for r in rows):
+            tmp = self.metrics_path.with_name(self.metrics_path.name + ".tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows if r["update"] <= self.updates))
+            os.replace(tmp, self.metrics_path)
+
+    def save_checkpoint(self, wall_s: float = 0.0) -> None:
+        payload = {
+            "algorithm": self.algo.state_dict(),
+            "version": self.version,
+            "updates": self.updates,
+            "episodes": self.episodes_consumed,
+            "env_steps": self.env_steps,
+            "last_eval": self.last_eval,
+            "wall_s": wall_s,
+            "rng": _rng_state(),
+            "config": self.cfg.public_dict(),
+            "env_spec": self.spec.name,
+            "source": self.source.state(),
+        }
+        checkpoint.save(self.run_dir, self.updates, payload, self.cfg.learner.keep_checkpoints)
+        keep = self.cfg.learner.keep_every
+        if keep and self.updates % keep == 0:  # copies outside the rotation (sub-team snapshots over time)
+            kept = rundir.kept_checkpoint(self.run_dir, self.updates)
+            kept.parent.mkdir(exist_ok=True)
+            shutil.copyfile(self.run_dir / rundir.CHECKPOINT, kept)
 
     # -- the loop ---------------------------------------------------------------------------------------
     def done(self) -> bool:
@@ -112,7 +174,7 @@ class Trainer:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.publish()
-        t0 = time.monotonic()
+        t0 = time.monotonic() - self.wall_s
         deadline = t0 + cfg.run.minutes * 60 if cfg.run.minutes > 0 else float("inf")
         self.log.info(
             "learner: %s on %s, %s mode, device %s",
@@ -121,17 +183,25 @@ class Trainer:
             cfg.learner.mode,
             self.device,
         )
-        with self.metrics_path.open("a") as log_file:
-            while not stop.is_set() and not self.done():
-                row = self.step(stop, deadline, t0)
-                if row is None:
-                    break
-                log_file.write(json.dumps(row) + "\n")
-                log_file.flush()
-                if on_row is not None:
-                    on_row(row)
-                if cfg.learner.checkpoint_every and self.updates % cfg.learner.checkpoint_every == 0:
-                    self.save_checkpoint()
+        sinks = make_loggers(cfg, self.run_dir)
+        try:
+            with self.metrics_path.open("a") as log_file:
+                while not stop.is_set() and not self.done():
+                    row = self.step(stop, deadline, t0)
+                    if row is None:
+                        break
+                    log_file.write(json.dumps(row) + "\n")
+                    log_file.flush()
+                    for sink in sinks:
+                        sink.log(row)
+                    if on_row is not None:
+                        on_row(row)
+                    every = (cfg.learner.checkpoint_every, cfg.learner.keep_every)
+                    if any(n and self.updates % n == 0 for n in every):
+                        self.save_checkpoint(time.monotonic() - t0)
+        finally:
+            for sink in sinks:
+                sink.close()
         return self.finish(stop, t0)
 
     def publish(self) -> None:
@@ -147,26 +217,28 @@ class Trainer:
             return None
         t_batch = time.perf_counter()
         episodes = [ep for _, ep in got]
-        batch = build_batch(episodes, self.spec, self.device, self.version)
+        batch = build_batch(episodes, self.spec, self.device, self.version, cfg.algo.return_norm)
         t_update = time.perf_counter()
         losses = self.algo.update(batch, mode=cfg.learner.mode)
         t_done = time.perf_counter()
-        self.source.ack([handle for handle, _ in got])
         self.version += 1
         self.updates += 1
-        self.publish()
+        self.publish()  # before the ack: actors waiting for room in the backlog then play the new version
+        self.source.ack([handle for handle, _ in got])
         t_pub = time.perf_counter()
         lags = batch.policy_lag.cpu().numpy()
         for lag in lags:
             self.m.lag.observe(float(lag))
+            self.lag_counts[int(lag)] += 1
         self.episodes_consumed += len(episodes)
         self.env_steps += int(sum(ep.length for ep in episodes))
-        eval_metric = None
+        eval_metric = greedy_metric = None
         if cfg.learner.eval_every and self.updates % cfg.learner.eval_every == 0:
-            eval_metric = self.last_eval = evaluate(
-                self.algo.policy, self.spec, cfg.learner.eval_episodes, cfg.run.seed, self.version
-            )
+            args = (self.algo.policy, self.spec, cfg.learner.eval_episodes, cfg.run.seed, self.version)
+            eval_metric = self.last_eval = evaluate(*args)
             self.m.eval.set(eval_metric)
+            if cfg.learner.eval_greedy:
+                greedy_metric = evaluate(*args, greedy=True)
         t_eval = time.perf_counter()
         dropped = self.source.dropped()
         row = {
@@ -177,10 +249,10 @@ class Trainer:
             "train_metric": float(np.mean([ep.header["metric"] for ep in episodes])),
             "train_return": float(np.mean([ep.header["ret"] for ep in episodes])),
             "eval_metric": eval_metric,
+            **({"eval_greedy_metric": greedy_metric} if cfg.learner.eval_greedy else {}),
             "policy_lag_mean": float(lags.mean()),
             "policy_lag_max": int(lags.max()),
-            "dropped": sum(dropped.values()),
-            "dropped_stale": dropped.get("stale", 0),
+            **{f"dropped/{reason}": dropped.get(reason, 0) for reason in DROP_REASONS},
             "from_actors": sorted({int(ep.header["actor_id"]) for ep in episodes}),
             "wall_s": round(time.monotonic() - t0, 4),
             "time_wait_s": round(t_batch - t_wait, 5),
@@ -196,11 +268,15 @@ class Trainer:
         for key, value in losses.items():
             if key.startswith("loss/"):
                 self.m.loss.labels(key[5:]).set(float(value))
+            else:  # diagnostics, e.g. entropy, importance_weight_mean, importance_clipped_fraction
+                self.m.stat.labels(key).set(float(value))
+        self.m.progress.set_to_current_time()
         return row
 
     def finish(self, stop: StopFlag, t0: float) -> dict:
         cfg = self.cfg
-        self.save_checkpoint()
+        wall_s = round(time.monotonic() - t0, 3)
+        self.save_checkpoint(wall_s)
         plot_curve(
             self.metrics_path,
             self.run_dir / rundir.CURVE,
@@ -212,9 +288,11 @@ class Trainer:
             "version": self.version,
             "episodes": self.episodes_consumed,
             "env_steps": self.env_steps,
-            "wall_s": round(time.monotonic() - t0, 3),
+            "wall_s": wall_s,
             "last_eval_metric": self.last_eval,
             "stopped_by": stop.reason or ("updates" if self.done() else "time"),
+            "policy_lag_histogram": {str(lag): n for lag, n in sorted(self.lag_counts.items())},
+            "dropped": self.source.dropped(),
         }
         (self.run_dir / rundir.SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
         self.sink.close()

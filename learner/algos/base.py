@@ -63,6 +63,11 @@ class PolicyGradientMethod:
         """A term added to the actor's loss (IL's value regression); None for most methods."""
         return None
 
+    def subteams(self, data: Rows, generator: torch.Generator, greedy: bool = False) -> torch.Tensor | None:
+        """Sub-team k (M, N) of every agent in the given steps, as training would assign it; None for
+        methods without sub-teams. For pictures of a trained run (`vast evaluate --subteams`)."""
+        return None
+
     # -- the shared skeleton --------------------------------------------------------------------------
     def _add_module(self, name: str, module: nn.Module) -> nn.Module:
         self.modules[name] = module.to(self.device)
@@ -75,7 +80,9 @@ class PolicyGradientMethod:
         """One update on every valid row of `batch`; returns losses and diagnostics as floats.
 
         In async mode the episodes may come from older policies (the learner's source already dropped
-        those beyond the lag budget); the actor's policy gradient is then importance-weighted.
+        those beyond the lag budget): every per-(transition, agent) policy-gradient term — the actor's
+        and MetaGrad's — is weighted by the truncated ratio min(c, π(a_i | o_i) / μ(a_i | o_i)) of that
+        agent's taken action (see docs/algorithms.md, "Async mode").
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -84,6 +91,11 @@ class PolicyGradientMethod:
         logits, value = self.policy(data.obs)
         log_probs = masked_log_probs(logits, data.alive)
         logp_taken = log_probs.gather(-1, data.actions.unsqueeze(-1)).squeeze(-1)
+        if mode == "async":
+            clip = self.cfg.importance_clip
+            data.importance = al.importance_weights(logp_taken, data.behaviour_logp, clip)
+            out["importance_weight_mean"] = al.masked_mean(data.importance, data.alive)
+            out["importance_clipped_fraction"] = al.masked_mean((data.importance >= clip).float(), data.alive)
         advantage = self.critic_phase(data, log_probs.detach().exp(), value, out)
         self._actor_step(data, log_probs, logp_taken, value, advantage, mode, out)
         self.updates += 1
@@ -97,11 +109,7 @@ class PolicyGradientMethod:
             old = data.behaviour_logp if mode == "async" else logp_taken.detach()
             policy_loss = al.ppo_clip_loss(logp_taken, old, advantage, alive, cfg.ppo_clip)
         else:
-            weight = None
-            if mode == "async":
-                weight = al.importance_weights(logp_taken, data.behaviour_logp, cfg.importance_clip)
-                out["importance_weight_mean"] = al.masked_mean(weight, alive)
-            policy_loss = al.reinforce_loss(logp_taken, advantage, alive, weight)
+            policy_loss = al.reinforce_loss(logp_taken, advantage, alive, data.importance)
         loss = policy_loss
         out["loss/policy"] = policy_loss.detach()
         extra = self.extra_actor_loss(data, value, out)

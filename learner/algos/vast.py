@@ -31,8 +31,13 @@ class VAST(ValueFactorisation):
     def assign(self, data, out):
         return self.assignment.assign(data, self.generator, out)
 
+    def subteams(self, data, generator, greedy=False):
+        return self.assignment.infer(data, generator, greedy)
+
     def after_critic(self, data, k, advantage, out):
         if self.assignment.trainable:
+            if data.importance is not None:  # async: the same truncated ratios as the actor's terms
+                advantage = advantage * data.importance
             loss = self.assignment.loss(data, k, advantage)
             out["loss/meta"] = loss.detach()
             out["grad_norm/meta"] = self._step("meta", loss)

@@ -34,6 +34,12 @@ class Assignment:
     def loss(self, data: Rows, k: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
         raise TypeError(f"{type(self).__name__} has no parameters to train")
 
+    def infer(self, data: Rows, generator: torch.Generator, greedy: bool = False) -> torch.Tensor:
+        """k outside training (pictures of a trained run): what `assign` draws, without gradients;
+        `greedy` takes the most likely team where the strategy has a distribution (MetaGrad)."""
+        with torch.no_grad():
+            return self.assign(data, generator, {})
+
     @property
     def trainable(self) -> bool:
         return isinstance(self, nn.Module)

@@ -107,6 +107,14 @@ class MetaGradAssignment(nn.Module, Assignment):
         k, out["meta_entropy"] = self.sample(data.state, data.obs, generator)
         return k
 
+    def infer(self, data, generator, greedy=False):
+        with torch.no_grad():
+            if greedy:
+                return self.net(data.state, data.obs).argmax(-1)
+            k, _ = self.sample(data.state, data.obs, generator)
+        self._taken = None  # nothing to train on: drop the kept log-probabilities
+        return k
+
     def loss(self, data, k, advantage):
         return self.policy_loss(data.state, data.obs, k, advantage)
 

@@ -51,7 +51,7 @@ def _mutate(ep, **arrays):
             "bad_header",
         ),
         (lambda ep: msgpack.packb({"h": {**ep.header, "schema": 99}, "a": {}}), "bad_schema"),
-        (lambda ep: _mutate(ep, rewards=np.array([np.nan], dtype=np.float32)), "not_finite"),
+        (lambda ep: _mutate(ep, rewards=np.array([np.nan], dtype=np.float64)), "not_finite"),
         (lambda ep: _mutate(ep, actions=np.zeros((1, 49), dtype=np.uint8)), "bad_shape"),
         (lambda ep: _mutate(ep, actions=np.zeros((1, 50), dtype=np.int64)), "bad_dtype"),
         (lambda ep: _mutate(ep, actions=np.full((1, 50), 10, dtype=np.uint8)), "bad_value"),
@@ -81,8 +81,9 @@ def test_oversized_episode_is_rejected_before_parsing():
 
 def test_weights_round_trip():
     net = PolicyNet(0, 50, 10)
-    version, params = decode_weights(encode_weights(7, net.state_dict()))
-    assert version == 7
+    weights = decode_weights(encode_weights(7, net.state_dict(), epoch=1234))
+    assert (weights.version, weights.epoch) == (7, 1234)
+    params = weights.params
     other = PolicyNet(0, 50, 10)
     other.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in params.items()})
     for (k, a), (_, b) in zip(net.state_dict().items(), other.state_dict().items()):

@@ -34,6 +34,8 @@ def test_precedence_file_env_flags(tmp_path):
         ({"env.name": "chess-8"}, "unknown environment"),
         ({"env.battle_hp": "double"}, "env.battle_hp must be one of"),
         ({"algo.clip_actor": "-1"}, "clip_actor"),
+        ({"actor.id": "-2"}, "actor.id must be >= 0, or -1"),
+        ({"actor.id": "-1"}, "needs learner.mode async"),
     ],
 )
 def test_invalid_configs_are_rejected_clearly(overrides, message):

@@ -62,7 +62,7 @@ def test_contract_shapes_and_dtypes(name):
     assert log["state"][0].shape == (b, spec.state_dim) and log["state"][0].dtype == np.float32
     assert log["alive"][0].shape == (b, n) and log["alive"][0].dtype == bool
     assert log["positions"][0].shape == (b, n, 2) and log["positions"][0].dtype == np.int16
-    assert log["reward"][0].shape == (b,) and log["reward"][0].dtype == np.float32
+    assert log["reward"][0].shape == (b,) and log["reward"][0].dtype in (np.float32, np.float64)
     assert log["done"][0].shape == (b,) and log["done"][0].dtype == bool
     assert env.metric().shape == (b,) and env.metric().dtype == np.float64
     assert set(spec.wire).isdisjoint(standard_arrays(spec))

@@ -327,3 +327,17 @@ def test_clipping_per_optimiser_defaults_to_the_critic_only():
     assert _grad_norm(clipped.assignment.parameters()) == pytest.approx(0.01, rel=1e-4)
     unclipped = _grad_norm([*clipped.qnet.parameters(), *clipped.operator.parameters()])
     assert unclipped == pytest.approx(out2["grad_norm/critic"], rel=1e-5) and unclipped > 1
+
+
+@pytest.mark.parametrize("clip, unbiased", [(10.0, True), (1.0, False)])
+def test_importance_weighted_score_has_zero_mean_only_without_truncation(clip, unbiased):
+    """Why async truncates at c = 10, not 1: with a constant advantage (the reference's Â = G − Σπ·Q is far
+    from centred) the expected policy gradient under the behaviour policy μ must vanish, as it does
+    on-policy. Exact expectation over the 6 actions, no sampling."""
+    mu = torch.tensor([0.30, 0.25, 0.20, 0.10, 0.10, 0.05])
+    logits = torch.log(mu * torch.tensor([1.10, 0.95, 1.05, 0.90, 1.02, 0.97])).requires_grad_()
+    log_pi = torch.log_softmax(logits, -1)
+    weights = importance_weights(log_pi, torch.log(mu), clip)
+    expected_loss = -(mu * weights * log_pi * 5.0).sum()  # E_mu[w · log pi(a) · A] with A = 5
+    (grad,) = torch.autograd.grad(expected_loss, logits)
+    assert (grad.abs().max().item() < 1e-6) == unbiased, grad

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Every sweep behind docs/results/ (docs/experiments.md, "Reproducing the paper's comparisons").
+# Resumable: run it again after an interruption. Budgets are fractions of the paper's epochs, chosen
+# to fit about 10-12 hours of one core in total (see docs/experiments.md); override with e.g.
+#   B_SOTA=1 B_OPS=1 B_ASSIGN=1 SEEDS=30 bash docs/results/reproduce.sh      (the paper's full protocol)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+SEEDS=${SEEDS:-5}
+B_OPS=${B_OPS:-0.1}
+B_SOTA_SMALL=${B_SOTA_SMALL:-0.1}
+B_SOTA_LARGE=${B_SOTA_LARGE:-0.05}
+B_ASSIGN=${B_ASSIGN:-0.05}
+JOBS=${JOBS:-0}   # 0: one run per core
+OUT=docs/results
+run() { vast experiment --seeds "$SEEDS" --jobs "$JOBS" "$@"; }
+
+# Fig. 3: operators (VAST-{IL,VDN,QMIX,QTRAN}, eta 1/2) on W-4, B-20, GS-200
+run --preset paper-operators --budget "$B_OPS" --out "$OUT/operators"
+# Fig. 4: VAST eta 1/4, 1/2 vs QMIX, QTRAN, IL; small and large environments (different budgets)
+run --preset paper-sota --env warehouse-4,battle-20,gaussian-squeeze-200 --budget "$B_SOTA_SMALL" --out "$OUT/sota"
+run --preset paper-sota --env warehouse-16,battle-80,gaussian-squeeze-800 --budget "$B_SOTA_LARGE" --out "$OUT/sota"
+# GS-800 with the opt-in return normalisation (the faithful runs above stay at 0)
+run --preset paper-sota --env gaussian-squeeze-800 --budget "$B_SOTA_LARGE" --set algo.return_norm=batch --out "$OUT/sota"
+# Fig. 5: assignment strategies (+ best baseline) on W-16, B-80, GS-800
+run --preset paper-assignment --budget "$B_ASSIGN" --out "$OUT/assignment"
+
+vast plot "$OUT/operators"
+vast plot "$OUT/sota"
+vast plot "$OUT/sota" --mode D --out "$OUT/sota/diversity"
+vast plot "$OUT/assignment"
+# Fig. 6: sub-team snapshots of MetaGrad and Spatial on Warehouse-16 and Battle-80
+for env in warehouse-16 battle-80; do
+  for assign in metagrad spatial; do
+    vast train --serial --env "$env" --algo vast --assign "$assign" --eta 0.25 --updates 600 \
+      --learner.keep_every 60 --run-dir "$OUT/subteams" --run-name "$env-$assign" --no-progress
+    vast evaluate "$OUT/subteams/$env-$assign" --subteams "$OUT/subteams/$env-$assign.png" \
+      --render "$OUT/subteams/$env-$assign.gif" --greedy
+  done
+done
