@@ -16,7 +16,8 @@ from vast.common.store import RunStore
 from vast.learner.local_source import LocalEpisodeSource
 from vast.learner.trainer import Trainer
 
-# Fields that depend on timing or on who played an episode, not on what was trained.
+# Fields that depend on timing or on who played an episode, not on what was trained (drops by reason
+# count episodes a crash made redundant, which a run without crashes never sees).
 NOT_REPRODUCIBLE = {"wall_s", "from_actors", "dropped", "dropped_stale"}
 
 
@@ -38,7 +39,8 @@ def config(tmp_path: Path, name: str, **extra) -> Config:
 
 def reproducible(rows: list[dict]) -> list[dict]:
     return [
-        {k: v for k, v in r.items() if k not in NOT_REPRODUCIBLE and not k.startswith("time_")} for r in rows
+        {k: v for k, v in r.items() if k not in NOT_REPRODUCIBLE and not k.startswith(("time_", "dropped/"))}
+        for r in rows
     ]
 
 
