@@ -1,9 +1,15 @@
 """The actor role: B environment copies, CPU policy inference, weights in, episodes out.
 
-sync:  for each policy version v, play this actor's share of the E work slots of v (slot j belongs
-       to actor j mod M), seeded from (seed, v, actor), then wait for version v+1. The learner sorts by
-       slot, so a sync run is reproducible for a seed whatever the timing.
+sync:  for each policy version v, play this actor's group of the E work slots of v (slot j belongs
+       to group j mod M), seeded from (seed, v, group), then wait for version v+1. While waiting, take
+       over the groups the learner re-issued (their actor is gone): claim one in Redis, play it exactly
+       as its own actor would have. The learner sorts by slot, so a sync run is reproducible for a seed
+       whatever the timing and whoever played each group.
 async: play batches back to back with whatever weights are newest; never wait for the learner.
+
+Weights are (epoch, version): a learner restarted from a checkpoint publishes under a newer epoch and
+the actor follows it, even to a lower version. When no new weights came for `actor.learner_silent_s`,
+the actor says so (log + `vast_actor_learner_silent_seconds`) and keeps retrying.
 """
 
 from __future__ import annotations
@@ -19,12 +25,14 @@ import torch
 
 from vast.actors.sender import EpisodeSender
 from vast.actors.weights import WeightClient
+from vast.common.codec import Weights
 from vast.common.config import Config
 from vast.common.flow import FlowGate, backlog_bound
 from vast.common.lifecycle import StopFlag
+from vast.common.logs import RateLimited
 from vast.common.metrics import RoleMetrics
 from vast.common.networks import make_policy
-from vast.common.protocol import sync_slots
+from vast.common.protocol import newer_weights, sync_seed, sync_slots
 from vast.common.rollout import EpisodePlayer
 from vast.common.seeding import derive_seed
 from vast.common.store import RunStore
@@ -35,12 +43,17 @@ class ActorRole:
         self.cfg = cfg
         self.store = store
         self.log = log
+        self.limited = RateLimited(log)
         self.id = cfg.actor.id
         self.spec = cfg.env.spec()
         self.policy = make_policy(self.spec, cfg.algo).eval()
         self.player = EpisodePlayer(self.spec, self.policy, store.run, self.id)
+        self.epoch = -1
         self.version = -1
         self._last_fetch = 0.0
+        self._last_new_weights = time.monotonic()
+        self._last_takeover_check = 0.0
+        self._taken: set[tuple[int, int, int]] = set()  # (epoch, version, group) played for someone else
         m = metrics
         self.m_env_steps = m.counter("vast_actor_env_steps_total", "Environment steps (per copy)")
         self.m_agent_steps = m.counter("vast_actor_agent_steps_total", "Agent steps")
@@ -48,6 +61,12 @@ class ActorRole:
         self.m_version = m.gauge("vast_actor_policy_version", "Policy version in use")
         self.m_weight_updates = m.counter(
             "vast_actor_weight_updates_total", "Weight versions loaded", ("source",)
+        )
+        self.m_silent = m.gauge(
+            "vast_actor_learner_silent_seconds", "Seconds since the learner last published new weights"
+        )
+        self.m_taken_over = m.counter(
+            "vast_actor_slot_groups_taken_over_total", "Sync work-slot groups played for a missing actor"
         )
         self.m_rollout = m.histogram(
             "vast_actor_rollout_seconds",
@@ -69,21 +88,39 @@ class ActorRole:
             if cfg.learner.mode == "async"
             else None
         )
-        self.weights = WeightClient(cfg.actor.weights_addr, store)
+        self.weights = WeightClient(cfg.actor.weights_addr, store, cfg.auth)
         self.sender = EpisodeSender(
-            cfg.actor.replay_addr, cfg.actor.ack_timeout_s, cfg.actor.max_in_flight, log, m
+            cfg.actor.replay_addr, cfg.actor.ack_timeout_s, cfg.actor.max_in_flight, log, m, cfg.auth
         )
 
-    def _load(self, update: tuple[int, dict] | None, source: str) -> bool:
-        if update is None or update[0] <= self.version:
+    def _load(self, update: Weights | None, source: str) -> bool:
+        if update is None or not newer_weights((update.epoch, update.version), (self.epoch, self.version)):
             return False
-        version, params = update
-        state = {k: torch.from_numpy(np.array(v)) for k, v in params.items()}
+        state = {k: torch.from_numpy(np.array(v)) for k, v in update.params.items()}
         self.policy.load_state_dict(state)
-        self.version = version
-        self.m_version.set(version)
+        if update.epoch != self.epoch and self.epoch >= 0:
+            self.log.warning(
+                "learner restarted: following it from version %d to version %d", self.version, update.version
+            )
+        self.epoch, self.version = update.epoch, update.version
+        self._last_new_weights = time.monotonic()
+        self.m_version.set(update.version)
         self.m_weight_updates.labels(source).inc()
         return True
+
+    def check_learner_silence(self) -> float:
+        """Seconds without new weights; past `actor.learner_silent_s`, say so loudly (rate-limited)."""
+        silent = time.monotonic() - self._last_new_weights
+        self.m_silent.set(silent)
+        if silent > self.cfg.actor.learner_silent_s:
+            self.limited.error(
+                "silent",
+                "the learner has published no new weights for %.0fs (holding version %d): "
+                "is it running? still retrying",
+                silent,
+                self.version,
+            )
+        return silent
 
     def refresh(self, wait_s: float) -> bool:
         """Load newer weights: a broadcast received within wait_s, else (at most every weight_wait_s)
@@ -116,20 +153,20 @@ class ActorRole:
             )
         batch = cfg.actor.batch_envs or (len(slots) if mode == "sync" else max(1, math.ceil(e / m)))
         self.log.info("actor %d: %s mode, %d env copies of %s", self.id, mode, batch, self.spec.name)
-        done_version = -1
+        done: tuple[int, int] = (-1, -1)  # the (epoch, version) whose own slots were played
         rounds = 0
         while not stop.is_set():
-            self.store_heartbeat()
             self._note_progress()
+            self.check_learner_silence()
             if mode == "sync":
-                if self.version <= done_version:
+                if self.version < 0 or (self.epoch, self.version) == done:
                     self.refresh(0.2)  # short slices: a stop request is noticed within 0.2 s
                     self.sender.poll(0)
+                    self.take_over(stop)
                     continue
                 if slots:
-                    episodes = self._play(len(slots), derive_seed(cfg.run.seed, self.version, self.id), slots)
-                    self._send_all(episodes, stop)
-                done_version = self.version
+                    self._play_group(self.id, stop)
+                done = (self.epoch, self.version)
             else:
                 self.refresh(0.0)
                 if self.version < 0:
@@ -150,10 +187,10 @@ class ActorRole:
         self.sender.close()
         self.weights.close()
         self.log.info(
-            "actor %d stopped (%s): %d episodes acked, rejected %s",
+            "actor %d stopped (%s): %s, rejected %s",
             self.id,
             stop.reason,
-            self.sender.acked,
+            self.sender.ledger(),
             self.sender.rejected or "none",
         )
 
@@ -173,6 +210,35 @@ class ActorRole:
         self.m_flow_wait.inc(time.perf_counter() - start)
         return False
 
+    def _play_group(self, group: int, stop: StopFlag) -> None:
+        """Play one sync work-slot group of the current version, as its own actor would."""
+        cfg = self.cfg
+        slots = sync_slots(group, cfg.actors, cfg.learner.episodes_per_update)
+        episodes = self._play(len(slots), sync_seed(cfg.run.seed, self.version, group), slots)
+        self._send_all(episodes, stop)
+
+    def take_over(self, stop: StopFlag) -> None:
+        """Play the groups of the current version that the learner re-issued and this actor claims first
+        (checked once a second; a claim lasts `learner.slot_timeout_s`, then anyone may claim again)."""
+        now = time.monotonic()
+        if now - self._last_takeover_check < 1.0:
+            return
+        self._last_takeover_check = now
+        epoch, version = self.epoch, self.version
+        try:
+            groups = self.store.reissued(epoch, version)
+            for group in groups:
+                if (epoch, version, group) in self._taken or not self.store.claim(
+                    epoch, version, group, self.id, self.cfg.learner.slot_timeout_s
+                ):
+                    continue
+                self._taken.add((epoch, version, group))
+                self.log.warning("version %d: taking over work-slot group %d", version, group)
+                self.m_taken_over.inc()
+                self._play_group(group, stop)
+        except redis.RedisError as exc:
+            self.limited.warning("redis", "Redis unavailable, cannot check re-issued work slots: %s", exc)
+
     def _send_all(self, episodes: list, stop: StopFlag) -> None:
         """Hand episodes to the sender; at a stop, episodes not yet handed over were never accepted."""
         for episode in episodes:
@@ -184,12 +250,3 @@ class ActorRole:
         if self.sender.acked != self._acked_seen:
             self._acked_seen = self.sender.acked
             self.m_progress.set_to_current_time()
-
-    def store_heartbeat(self) -> None:
-        now = time.monotonic()
-        if now - getattr(self, "_last_beat", 0.0) > 2.0:
-            self._last_beat = now
-            try:
-                self.store.heartbeat("actor", str(self.id))
-            except Exception as exc:  # Redis down: keep acting, episodes are retried by the sender
-                self.log.warning("heartbeat failed: %s", exc)

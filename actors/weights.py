@@ -6,25 +6,27 @@ backlog. Redis holds the latest copy too, for late joiners and for missed broadc
 
 from __future__ import annotations
 
-import numpy as np
 import redis
 import zmq
 
-from vast.common.codec import CodecError, decode_weights
+from vast.common.codec import CodecError, Weights, decode_weights
+from vast.common.config import AuthConfig
 from vast.common.store import RunStore
+from vast.common.transport import client_socket
+
+
+def _newest_only(sock: zmq.Socket) -> None:
+    sock.setsockopt(zmq.CONFLATE, 1)
+    sock.setsockopt(zmq.SUBSCRIBE, b"")
 
 
 class WeightClient:
-    def __init__(self, addr: str, store: RunStore):
+    def __init__(self, addr: str, store: RunStore, auth: AuthConfig | None = None):
         self.store = store
-        self.sock = zmq.Context.instance().socket(zmq.SUB)
-        self.sock.setsockopt(zmq.LINGER, 0)
-        self.sock.setsockopt(zmq.CONFLATE, 1)
-        self.sock.setsockopt(zmq.SUBSCRIBE, b"")
-        self.sock.connect(addr)
+        self.sock = client_socket(zmq.SUB, addr, auth or AuthConfig(), configure=_newest_only)
         self.errors = 0
 
-    def poll(self, timeout_s: float) -> tuple[int, dict[str, np.ndarray]] | None:
+    def poll(self, timeout_s: float) -> Weights | None:
         """The latest broadcast received within timeout_s, if any."""
         if not self.sock.poll(int(timeout_s * 1000), zmq.POLLIN):
             return None
@@ -40,7 +42,7 @@ class WeightClient:
             self.errors += 1
             return None
 
-    def fetch(self) -> tuple[int, dict[str, np.ndarray]] | None:
+    def fetch(self) -> Weights | None:
         """The latest copy in Redis (None if no learner has published yet or Redis is unreachable)."""
         try:
             blob = self.store.get_weights()

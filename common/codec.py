@@ -9,6 +9,7 @@ the received bytes unchanged, so what the learner reads is exactly what was vali
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import msgpack
@@ -57,6 +58,7 @@ REJECT_REASONS = (
     "not_finite",
     "bad_value",
     "too_large",
+    "future_version",  # claims weights newer than any the learner has published
 )
 
 
@@ -190,20 +192,29 @@ def decode_episode(
     return episode
 
 
-def encode_weights(version: int, state: Mapping[str, Any]) -> bytes:
+@dataclass(frozen=True)
+class Weights:
+    """One publication of the policy: its version, the learner epoch that made it, the arrays."""
+
+    version: int
+    params: dict[str, np.ndarray]
+    epoch: int = 0
+
+
+def encode_weights(version: int, state: Mapping[str, Any], epoch: int = 0) -> bytes:
     """A policy state_dict (torch tensors or arrays) as one versioned msgpack blob."""
     arrays = {
         name: (t.detach().cpu().numpy() if hasattr(t, "detach") else np.asarray(t))
         for name, t in state.items()
     }
-    return msgpack.packb({"v": int(version), "p": encode_arrays(arrays)}, use_bin_type=True)
+    return msgpack.packb({"v": int(version), "e": int(epoch), "p": encode_arrays(arrays)}, use_bin_type=True)
 
 
-def decode_weights(blob: bytes) -> tuple[int, dict[str, np.ndarray]]:
+def decode_weights(blob: bytes) -> Weights:
     try:
         msg = msgpack.unpackb(blob, raw=False)
     except Exception as exc:
         raise CodecError("malformed", f"weights are not a msgpack message: {exc}") from None
-    if not isinstance(msg, dict) or not isinstance(msg.get("v"), int):
-        raise CodecError("malformed", "weights must be a map with an integer version 'v'")
-    return msg["v"], decode_arrays(msg.get("p"))
+    if not isinstance(msg, dict) or not isinstance(msg.get("v"), int) or not isinstance(msg.get("e", 0), int):
+        raise CodecError("malformed", "weights must be a map with an integer version 'v' and epoch 'e'")
+    return Weights(msg["v"], decode_arrays(msg.get("p")), msg.get("e", 0))

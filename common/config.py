@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import yaml
 
@@ -68,6 +69,22 @@ class RunConfig:
         False, "vast train: one process, no Redis or ZeroMQ (episodes played in-process)", alias="serial"
     )
     label: str = opt("", "name of this run's setting in tables and plots (empty: derived from algo)")
+    metrics_host: str = opt(
+        "127.0.0.1", "address the metrics endpoints bind to (0.0.0.0: every interface, e.g. in containers)"
+    )
+    heartbeat_ttl_s: float = opt(
+        10.0, "a role's heartbeat key in Redis expires after this long (refreshed 5 times as often)"
+    )
+    max_restarts: int = opt(
+        5, "vast train: give up on a role that failed more often than this within restart_window_s"
+    )
+    restart_window_s: float = opt(600.0, "vast train: the window in which a role's failures are counted")
+    redis_fsync: str = opt(
+        "always",
+        "vast train's embedded Redis: AOF fsync policy (always: an acknowledged episode survives a crash "
+        "of Redis or of the machine; everysec: faster, the last ~2 s may be lost on a machine crash)",
+        choices=("always", "everysec"),
+    )
 
 
 @dataclass
@@ -81,6 +98,13 @@ class EnvConfig:
     mu: float = opt(400.0, "GaussianSqueeze: centre of the performance curve")
     sigma: float = opt(200.0, "GaussianSqueeze: width of the performance curve")
     battle_regen: float = opt(0.1, "Battle: HP regenerated per turn (code 0.1, paper 0.01)")
+    battle_hp: str = opt(
+        "float",
+        "Battle: HP model, the reference's float HP (a hit can leave a ~1e-16 residue that survives) or "
+        "exact integer tenths",
+        choices=("float", "exact"),
+    )
+    battle_kill_bonus: float = opt(0.0, "Battle: reward per kill on top of the hit's +1 (code 0, paper 1)")
     warehouse_start: str = opt(
         "dropoff",
         "Warehouse: start cells, drop-off cells (code) or work stations (paper)",
@@ -91,7 +115,7 @@ class EnvConfig:
         if family == "gaussian-squeeze":
             return {"mu": self.mu, "sigma": self.sigma}
         if family == "battle":
-            return {"regen": self.battle_regen}
+            return {"regen": self.battle_regen, "hp": self.battle_hp, "kill_bonus": self.battle_kill_bonus}
         if family == "warehouse":
             return {"start": self.warehouse_start}
         return {}
@@ -129,7 +153,13 @@ class AlgoConfig:
     )
     ppo_clip: float = opt(0.2, "PPO clip range")
     lr: float = opt(1e-3, "Adam learning rate of every network")
-    grad_clip: float = opt(1.0, "L2 norm the gradients are clipped to")
+    clip_critic: float = opt(1.0, "L2 norm the critic's gradient (Q-net + operator) is clipped to (0: off)")
+    clip_actor: float = opt(
+        0.0, "L2 norm the actor's gradient is clipped to (0: off, as the reference's clip has no effect)"
+    )
+    clip_meta: float = opt(
+        0.0, "L2 norm MetaGrad's gradient is clipped to (0: off, as the reference's clip has no effect)"
+    )
     actor_hidden: int = opt(64, "hidden units of the actor and the local Q-network")
     critic_hidden: int = opt(128, "hidden units of the QMIX and QTRAN networks")
     importance_clip: float = opt(
@@ -201,6 +231,9 @@ class ActorConfig:
     ack_timeout_s: float = opt(5.0, "resend an unacknowledged episode after this long")
     max_in_flight: int = opt(64, "episodes sent but not yet acknowledged, at most")
     weight_wait_s: float = opt(2.0, "sync mode: poll Redis for weights after this long without a broadcast")
+    learner_silent_s: float = opt(
+        120.0, "warn loudly (log + metric) when no new weights arrived for this long; keep retrying"
+    )
     metrics_port: int = opt(0, "Prometheus port (0: a free port)")
 
 
@@ -238,6 +271,7 @@ class LearnerConfig:
     keep_every: int = opt(
         0, "also keep a copy of the checkpoint every this many updates in checkpoints/ (0: none)"
     )
+    keep_checkpoints: int = opt(3, "checkpoints kept in the run directory (older ones are deleted)")
     weights_bind: str = opt("tcp://127.0.0.1:5556", "ZeroMQ address to publish weights on")
     device: str = opt("auto", "training device: auto (CUDA when present), cpu or cuda", alias="device")
     torch_threads: int = opt(
@@ -249,8 +283,32 @@ class LearnerConfig:
     read_timeout_s: float = opt(1.0, "one blocking Redis read at most this long, then re-check stop flags")
     metrics_port: int = opt(0, "Prometheus port (0: a free port)")
     resume: str = opt(
-        "", "checkpoint to resume from; 'auto': the run directory's checkpoint.pt if there is one"
+        "",
+        "resume from this checkpoint file, or from the newest checkpoint of this run directory; 'auto': from this run's own directory if it holds a checkpoint, else start fresh (containers)",
     )
+    slot_timeout_s: float = opt(
+        60.0,
+        "sync: re-issue work slots still missing after this long even if their actor looks alive "
+        "(slots of an actor without a heartbeat are re-issued at once)",
+    )
+    stall_warn_s: float = opt(30.0, "warn (log + metric) when no usable episode arrived for this long")
+
+
+@dataclass
+class AuthConfig:
+    """ZeroMQ CURVE: paths to certificate files written by `vast keys generate` (never the keys themselves,
+    so the saved config holds no secret). Empty: no authentication or encryption."""
+
+    server_key: str = opt("", "replay and learner: the server's secret certificate (NAME.key_secret)")
+    authorized_keys: str = opt(
+        "", "replay and learner: folder of the public certificates (*.key) of the actors allowed in"
+    )
+    server_public: str = opt("", "actors: the server's public certificate (NAME.key)")
+    client_key: str = opt("", "actors: this actor's secret certificate (NAME.key_secret)")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.server_key or self.client_key)
 
 
 @dataclass
@@ -275,6 +333,14 @@ class Config:
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     log: LogConfig = field(default_factory=LogConfig)
     redis_url: str = opt("", "Redis to use (empty: vast train starts an embedded one)", alias="redis-url")
+    auth: AuthConfig = field(default_factory=AuthConfig)
+    redis_url: str = opt(
+        "",
+        "Redis to use: redis://[[user]:password@]host:port/db, or rediss://... for TLS (query options such "
+        "as ?ssl_ca_certs=FILE pass through); empty: vast train starts an embedded one. The password is "
+        "never written to the run directory or the logs",
+        alias="redis-url",
+    )
     actors: int = opt(
         2, "number of actors (vast train: local processes; sync: work-slot split)", alias="actors"
     )
@@ -282,8 +348,18 @@ class Config:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def public_dict(self) -> dict[str, Any]:
+        """`to_dict` with every secret redacted (the Redis password): what may be written anywhere."""
+        data = self.to_dict()
+        data["redis_url"] = redact_url(data["redis_url"])
+        return data
+
     def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        """Write the config as JSON with every secret redacted, atomically."""
+        data = self.public_dict()
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
 
     def validate(self) -> Config:
         """Reject values and combinations that cannot run, with a message that says why."""
@@ -303,6 +379,8 @@ class Config:
             raise ConfigError("learner.queue_updates must be >= 0")
         if self.actors < 1:
             raise ConfigError("actors must be >= 1")
+        if min(self.algo.clip_critic, self.algo.clip_actor, self.algo.clip_meta) < 0:
+            raise ConfigError("algo.clip_critic, clip_actor and clip_meta must be >= 0 (0: off)")
         if self.actor.id < -1:
             raise ConfigError(f"actor.id must be >= 0, or -1 to claim one from Redis; got {self.actor.id}")
         if self.actor.id == -1 and self.learner.mode == "sync":
@@ -315,11 +393,59 @@ class Config:
             raise ConfigError("learner.torch_threads must be >= 0 (0: one per core)")
         if min(self.learner.eval_every, self.learner.checkpoint_every, self.learner.keep_every) < 0:
             raise ConfigError("learner.eval_every, checkpoint_every and keep_every must be >= 0")
+        if self.learner.keep_checkpoints < 1:
+            raise ConfigError("learner.keep_checkpoints must be >= 1")
+        if self.run.heartbeat_ttl_s <= 0 or self.run.max_restarts < 0:
+            raise ConfigError("run.heartbeat_ttl_s must be > 0 and run.max_restarts >= 0")
+        if REDACTED in self.redis_url:
+            raise ConfigError(
+                "redis_url holds a redacted password (saved configs never keep it): pass --redis-url "
+                "or VAST_REDIS_URL with the password"
+            )
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise ConfigError(
+                f"redis_url must start with redis://, rediss:// or unix://, got {redact_url(self.redis_url)!r}"
+            )
+        self._validate_auth()
         try:
             self.env.spec()
         except ValueError as exc:
             raise ConfigError(str(exc)) from None
         return self
+
+    def _validate_auth(self) -> None:
+        a = self.auth
+        if bool(a.server_key) != bool(a.authorized_keys):
+            raise ConfigError(
+                "auth.server_key and auth.authorized_keys go together (the server's secret "
+                "certificate and the folder of allowed actors' public certificates)"
+            )
+        if bool(a.client_key) != bool(a.server_public):
+            raise ConfigError(
+                "auth.client_key and auth.server_public go together (the actor's secret "
+                "certificate and the server's public certificate)"
+            )
+        for key in ("server_key", "authorized_keys", "server_public", "client_key"):
+            path = getattr(a, key)
+            if path and not Path(path).exists():
+                raise ConfigError(
+                    f"auth.{key}: {path} does not exist (create keys with `vast keys generate`)"
+                )
+
+
+REDACTED = "***"
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password (if any) replaced by ***: what may be logged or saved."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:{REDACTED}@{host}"))
 
 
 def iter_fields(obj: Any, prefix: str = ""):

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-import numpy as np
-
+from vast.common.codec import Weights
 from vast.common.episode import Episode
 from vast.common.lifecycle import StopFlag
 
@@ -41,6 +40,12 @@ class EpisodeSource(Protocol):
         """Episodes not trained on so far, by reason (e.g. stale)."""
         ...
 
+    def state(self) -> dict[str, Any]:
+        """What the source must get back when the learner resumes from a checkpoint."""
+        ...
+
+    def restore(self, state: dict[str, Any]) -> None: ...
+
 
 class WeightSink(Protocol):
     """Where the trainer publishes each new version of the policy weights."""
@@ -51,10 +56,10 @@ class WeightSink(Protocol):
 
 
 class WeightSource(Protocol):
-    """Where an actor gets the newest policy weights: (version, arrays) or None if nothing newer."""
+    """Where an actor gets the newest policy weights (`Weights`: epoch, version, arrays), or None."""
 
-    def poll(self, timeout_s: float) -> tuple[int, dict[str, np.ndarray]] | None: ...
+    def poll(self, timeout_s: float) -> Weights | None: ...
 
-    def fetch(self) -> tuple[int, dict[str, np.ndarray]] | None: ...
+    def fetch(self) -> Weights | None: ...
 
     def close(self) -> None: ...

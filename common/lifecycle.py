@@ -27,6 +27,12 @@ class StopFlag:
     def wait(self, timeout: float) -> bool:
         return self._event.wait(timeout)
 
+    def exit_code(self) -> int:
+        """The shell's convention for a process stopped by a signal: 128 + its number (0 otherwise)."""
+        if self.reason.startswith("signal "):
+            return 128 + signal.Signals[self.reason.removeprefix("signal ")].value
+        return 0
+
     def install_signal_handlers(self) -> StopFlag:
         def handler(signum, _frame):
             self.set(f"signal {signal.Signals(signum).name}")

@@ -30,6 +30,12 @@ class RateLimited:
         self._window: dict[str, tuple[float, int]] = {}
 
     def warning(self, key: str, msg: str, *args) -> bool:
+        return self.log(logging.WARNING, key, msg, *args)
+
+    def error(self, key: str, msg: str, *args) -> bool:
+        return self.log(logging.ERROR, key, msg, *args)
+
+    def log(self, level: int, key: str, msg: str, *args) -> bool:
         now = time.monotonic()
         start, count = self._window.get(key, (now, 0))
         if now - start > self.interval_s:
@@ -39,6 +45,6 @@ class RateLimited:
         count += 1
         self._window[key] = (start, count)
         if count <= self.per_interval:
-            self.logger.warning(msg, *args)
+            self.logger.log(level, msg, *args)
             return True
         return False

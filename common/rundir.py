@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,7 +17,7 @@ CHECKPOINT = "checkpoint.pt"  # networks, optimisers, RNG states, counters (writ
 CURVE = "learning_curve.png"
 SUMMARY = "summary.json"  # written when the learner stops
 LOGS = "logs"  # one log file per process (vast train)
-KEPT = "checkpoints"  # copies kept every `learner.keep_every` updates: checkpoints/update-000300.pt
+KEPT = "kept"  # copies kept every `learner.keep_every` updates, outside the rotation: kept/update-000300.pt
 
 
 def kept_checkpoint(run_dir: Path, update: int) -> Path:
@@ -55,3 +56,12 @@ def read_rows(path: Path) -> list[dict]:
             except json.JSONDecodeError:
                 continue
     return rows
+
+
+def discard_if_empty(run_dir: Path, created: bool) -> bool:
+    """Remove a run directory this launch created if no update was made in it (a failed start leaves
+    nothing half-made behind)."""
+    if created and not read_rows(run_dir / METRICS):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        return True
+    return False

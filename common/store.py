@@ -1,9 +1,15 @@
 """The Redis layout of a run, and every Redis operation the roles perform, each with a deadline.
 
 Keys (one run = one prefix, so two runs never collide):
-  vast:{run}:episodes            stream of accepted episodes (capped); consumer group "learner"
-  vast:{run}:seen:{actor}:{id}   de-duplication marker (TTL)
-  vast:{run}:weights             latest policy weights blob (versioned), for late joiners
+  vast:{run}:episodes            stream of accepted episodes (never trimmed); consumer group "learner"
+  vast:{run}:seen:{actor}:{id}   de-duplication marker (TTL); its value is the episode's state in the
+                                 ledger: "accepted" while buffered, then "consumed" or "dropped:<reason>"
+  vast:{run}:ledger              hash of durable counters: accepted, duplicate, rejected:<reason>,
+                                 consumed, dropped:<reason>; each changes in the same atomic script as the
+                                 data it counts, so accepted = consumed + dropped + buffered at every moment
+  vast:{run}:weights / :version  latest policy weights blob and its version, for late joiners and replay
+  vast:{run}:reissue             sync: the work-slot groups of one version the learner asks any actor to play
+  vast:{run}:claim:{e}:{v}:{g}   sync: which actor took over group g of version v (epoch e), with a TTL
   vast:{run}:endpoints           hash role:id -> metrics URL
   vast:{run}:heartbeat:{role}:{id}  TTL keys: who is alive
   vast:{run}:actor_ids           counter handing out actor ids to replicas started with actor.id -1
@@ -11,29 +17,74 @@ Keys (one run = one prefix, so two runs never collide):
 
 from __future__ import annotations
 
+import json
+import math
 import time
+from collections.abc import Callable
+from typing import TypeVar
 
 import redis
 
-GROUP = "learner"
+from vast.common.lifecycle import StopFlag
 
-# One atomic step: refuse when the backlog is full (2), else store the episode only if its id was never
-# seen (1) or report a duplicate (0). Nothing stored is ever trimmed: accepted data is never lost.
-_APPEND_ONCE = """
-if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[2]) then
-  return 2
+GROUP = "learner"
+ACCEPTED = "accepted"  # ledger state of an episode stored and not yet settled by the learner
+T = TypeVar("T")
+
+# One atomic step for a batch of messages: count the rejected ones, then for each episode refuse it when
+# the backlog is full (2), else store it only if its id was never seen (1) or report a duplicate (0).
+# Nothing stored is ever trimmed: accepted data is never lost. One command per batch also means one AOF
+# fsync per batch (group commit) when Redis fsyncs before every reply.
+# KEYS: stream, ledger, one seen-marker per episode; ARGV: ttl, max backlog, number of rejections, the
+# rejection reasons, then (key, version, blob) per episode.
+_RECORD = """
+local nrej = tonumber(ARGV[3])
+for i = 1, nrej do
+  redis.call('HINCRBY', KEYS[2], 'rejected:' .. ARGV[3 + i], 1)
 end
-if redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[1]) then
-  redis.call('XADD', KEYS[1], '*', 'k', ARGV[3], 'v', ARGV[4], 'd', ARGV[5])
-  return 1
+local base = 3 + nrej
+local len = redis.call('XLEN', KEYS[1])
+local out = {}
+for j = 1, (#ARGV - base) / 3 do
+  local at = base + 3 * (j - 1)
+  if len >= tonumber(ARGV[2]) then
+    out[j] = 2
+  elseif redis.call('SET', KEYS[2 + j], 'accepted', 'NX', 'EX', ARGV[1]) then
+    redis.call('XADD', KEYS[1], '*', 'k', ARGV[at + 1], 'v', ARGV[at + 2], 'd', ARGV[at + 3])
+    redis.call('HINCRBY', KEYS[2], 'accepted', 1)
+    len = len + 1
+    out[j] = 1
+  else
+    redis.call('HINCRBY', KEYS[2], 'duplicate', 1)
+    out[j] = 0
+  end
 end
-return 0
+return out
 """
 STORED, DUPLICATE, BACKLOG_FULL = 1, 0, 2
 
+# Settle entries the learner is done with (trained on, or dropped with a reason): acknowledge, delete,
+# count and mark, in one step. XDEL answers 0 for an entry already settled, so a retry after a lost reply
+# never counts twice. KEYS: stream, ledger, then one seen-marker per entry; ARGV: group, outcome, ids.
+_SETTLE = """
+local n = 0
+for i = 3, #ARGV do
+  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+  if redis.call('XDEL', KEYS[1], ARGV[i]) == 1 then
+    n = n + 1
+    redis.call('SET', KEYS[i], ARGV[2], 'XX', 'KEEPTTL')
+  end
+end
+if n > 0 then
+  redis.call('HINCRBY', KEYS[2], ARGV[2], n)
+end
+return n
+"""
+
 
 def connect(url: str, timeout_s: float = 5.0) -> redis.Redis:
-    """A client whose every call has a deadline: no Redis call can block forever."""
+    """A client whose every call has a deadline: no Redis call can block forever. The URL carries the
+    credentials and TLS options (redis://user:password@host, rediss://...?ssl_ca_certs=FILE)."""
     return redis.Redis.from_url(
         url,
         socket_timeout=timeout_s,
@@ -41,6 +92,47 @@ def connect(url: str, timeout_s: float = 5.0) -> redis.Redis:
         health_check_interval=30,
         retry_on_timeout=False,
     )
+
+
+def check_reachable(url: str, timeout_s: float = 5.0) -> None:
+    """PING within the deadline, or raise ConnectionError with a message naming the (redacted) URL."""
+    from vast.common.config import redact_url
+
+    client = connect(url, timeout_s=timeout_s)
+    try:
+        client.ping()
+    except redis.AuthenticationError as exc:
+        raise ConnectionError(f"Redis at {redact_url(url)} refused the credentials: {exc}") from None
+    except (redis.RedisError, OSError) as exc:
+        raise ConnectionError(f"cannot reach Redis at {redact_url(url)}: {exc}") from None
+    finally:
+        client.close()
+
+
+def with_retry(
+    call: Callable[[], T],
+    stop: StopFlag,
+    on_error: Callable[[Exception, float], None],
+    first_s: float = 0.2,
+    max_s: float = 5.0,
+    deadline_s: float = math.inf,
+) -> T | None:
+    """`call()` until it succeeds, with exponential backoff between failed attempts (Redis restarting,
+    a network partition); its result, or None if `stop` is set or the deadline comes first (so `call`
+    should return something other than None). `on_error(exc, wait_s)` sees every failure (log, count)."""
+    end = time.monotonic() + deadline_s
+    wait = first_s
+    while True:
+        try:
+            return call()
+        except redis.RedisError as exc:
+            if stop.is_set() or time.monotonic() + wait > end:
+                on_error(exc, 0.0)
+                return None
+            on_error(exc, wait)
+        if stop.wait(wait):
+            return None
+        wait = min(max_s, wait * 2)
 
 
 class RunStore:
@@ -53,14 +145,38 @@ class RunStore:
         self.episodes_key = f"{self.prefix}:episodes"
         self.weights_key = f"{self.prefix}:weights"
         self.endpoints_key = f"{self.prefix}:endpoints"
-        self._append_once = client.register_script(_APPEND_ONCE)
+        self.version_key = f"{self.prefix}:version"
+        self.ledger_key = f"{self.prefix}:ledger"
+        self.reissue_key = f"{self.prefix}:reissue"
+        self._record = client.register_script(_RECORD)
+        self._settle = client.register_script(_SETTLE)
+
+    def seen_key(self, episode_key: str) -> str:
+        return f"{self.prefix}:seen:{episode_key}"
 
     # -- replay side ------------------------------------------------------------------------------
+    def record(
+        self,
+        episodes: list[tuple[str, int, bytes]],
+        rejections: list[str],
+        ttl_s: int,
+        max_backlog: int,
+    ) -> list[int]:
+        """Store (key, version, blob) episodes and count rejections (by reason) in one atomic command; per
+        episode STORED, DUPLICATE (its id was stored before: a resend) or BACKLOG_FULL (not stored)."""
+        keys = [self.episodes_key, self.ledger_key, *(self.seen_key(k) for k, _, _ in episodes)]
+        args: list = [ttl_s, max_backlog, len(rejections), *rejections]
+        for key, version, blob in episodes:
+            args += [key, version, blob]
+        return [int(code) for code in self._record(keys=keys, args=args)]
+
     def append_episode(self, key: str, version: int, blob: bytes, ttl_s: int, max_backlog: int) -> int:
-        """STORED, DUPLICATE (this episode id was stored before: a resend) or BACKLOG_FULL (not stored)."""
-        seen = f"{self.prefix}:seen:{key}"
-        args = [ttl_s, max_backlog, key, version, blob]
-        return int(self._append_once(keys=[self.episodes_key, seen], args=args))
+        """`record` of one episode."""
+        return self.record([(key, version, blob)], [], ttl_s, max_backlog)[0]
+
+    def published_version(self) -> int:
+        """The version of the newest published weights (0 before the first publication)."""
+        return int(self.r.get(self.version_key) or 0)
 
     # -- learner side -----------------------------------------------------------------------------
     def ensure_group(self) -> None:
@@ -72,9 +188,9 @@ class RunStore:
 
     def read_episodes(
         self, consumer: str, count: int, block_ms: int, after: str | bytes | None = None
-    ) -> list[tuple[bytes, bytes]]:
-        """Up to `count` (entry id, blob) pairs of new entries; with `after`, instead the entries already
-        delivered to this consumer but never acknowledged (a learner that crashed mid-update gets them
+    ) -> list[tuple[bytes, bytes, str]]:
+        """Up to `count` (entry id, blob, episode key) of new entries; with `after`, instead the entries
+        already delivered to this consumer but never settled (a learner that crashed mid-update gets them
         back), starting after that id ("0" for all)."""
         start = ">" if after is None else after
         resp = self.r.xreadgroup(
@@ -85,28 +201,66 @@ class RunStore:
             block=None if after is not None else block_ms,
         )
         out = []
+        gone = []
         for _stream, entries in resp or []:
             for entry_id, fields in entries:
-                if fields:  # a pending entry deleted meanwhile comes back with no fields
-                    out.append((entry_id, fields[b"d"]))
+                if fields:
+                    out.append((entry_id, fields[b"d"], fields[b"k"].decode()))
+                else:  # a pending entry settled meanwhile comes back with no fields: clear it
+                    gone.append(entry_id)
+        if gone:
+            self.r.xack(self.episodes_key, GROUP, *gone)
         return out
 
-    def ack(self, entry_ids: list[bytes]) -> None:
-        if entry_ids:
-            pipe = self.r.pipeline(transaction=True)
-            pipe.xack(self.episodes_key, GROUP, *entry_ids)
-            pipe.xdel(self.episodes_key, *entry_ids)
-            pipe.execute()
+    def settle(self, entries: list[tuple[bytes, str]], outcome: str) -> int:
+        """Acknowledge and delete (entry id, episode key) pairs the learner is done with, counting them in
+        the ledger as `outcome` ("consumed" or "dropped:<reason>"); returns how many were still there."""
+        if not entries:
+            return 0
+        keys = [self.episodes_key, self.ledger_key, *(self.seen_key(k) for _, k in entries)]
+        return int(self._settle(keys=keys, args=[GROUP, outcome, *(i for i, _ in entries)]))
 
     def depth(self) -> int:
         return int(self.r.xlen(self.episodes_key))
 
+    def ledger(self) -> dict[str, int]:
+        """The durable counters plus `buffered` (entries in the stream), read in one transaction."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.hgetall(self.ledger_key)
+        pipe.xlen(self.episodes_key)
+        counts, depth = pipe.execute()
+        out = {k.decode(): int(v) for k, v in counts.items()}
+        out["buffered"] = int(depth)
+        return out
+
     # -- weights ------------------------------------------------------------------------------------
-    def put_weights(self, blob: bytes) -> None:
-        self.r.set(self.weights_key, blob)
+    def put_weights(self, version: int, blob: bytes) -> int:
+        """Store the blob and its version together; returns the bytes stored."""
+        pipe = self.r.pipeline(transaction=True)
+        pipe.set(self.weights_key, blob)
+        pipe.set(self.version_key, int(version))
+        pipe.execute()
+        return len(blob)
 
     def get_weights(self) -> bytes | None:
         return self.r.get(self.weights_key)
+
+    # -- sync work-slot take-over -------------------------------------------------------------------
+    def reissue(self, epoch: int, version: int, groups: list[int]) -> None:
+        self.r.set(self.reissue_key, json.dumps({"epoch": epoch, "version": version, "groups": groups}))
+
+    def reissued(self, epoch: int, version: int) -> list[int]:
+        """Groups of (epoch, version) the learner asked any actor to play ([] if none)."""
+        raw = self.r.get(self.reissue_key)
+        if not raw:
+            return []
+        data = json.loads(raw)
+        return list(data["groups"]) if (data["epoch"], data["version"]) == (epoch, version) else []
+
+    def claim(self, epoch: int, version: int, group: int, actor_id: int, ttl_s: float) -> bool:
+        """True for the one actor that takes group `group` of (epoch, version) over (until the TTL ends)."""
+        key = f"{self.prefix}:claim:{epoch}:{version}:{group}"
+        return bool(self.r.set(key, actor_id, nx=True, px=max(1, int(ttl_s * 1000))))
 
     # -- discovery ----------------------------------------------------------------------------------
     def announce(self, role: str, ident: str, url: str) -> None:
@@ -120,5 +274,12 @@ class RunStore:
         distinct ids, hence distinct seeds, metrics identities and heartbeats."""
         return int(self.r.incr(f"{self.prefix}:actor_ids")) - 1
 
-    def heartbeat(self, role: str, ident: str, ttl_s: int = 15) -> None:
-        self.r.set(f"{self.prefix}:heartbeat:{role}:{ident}", f"{time.time():.3f}", ex=ttl_s)
+    def heartbeat(self, role: str, ident: str, ttl_s: float = 15.0) -> None:
+        self.r.set(f"{self.prefix}:heartbeat:{role}:{ident}", f"{time.time():.3f}", px=int(ttl_s * 1000))
+
+    def alive(self, role: str, idents: list[str]) -> set[str]:
+        """Which of `idents` of `role` have a live heartbeat."""
+        if not idents:
+            return set()
+        values = self.r.mget([f"{self.prefix}:heartbeat:{role}:{i}" for i in idents])
+        return {i for i, v in zip(idents, values) if v is not None}

@@ -22,7 +22,7 @@ from vast.common.config import Config
 from vast.common.episode import Episode
 from vast.common.lifecycle import StopFlag
 from vast.common.networks import make_policy
-from vast.common.protocol import sync_slots
+from vast.common.protocol import sync_seed, sync_slots
 from vast.common.rollout import EpisodePlayer
 from vast.common.seeding import derive_seed
 from vast.envs.base import EnvSpec
@@ -67,7 +67,7 @@ class LocalEpisodeSource:
             for player in self.players:
                 slots = sync_slots(player.actor_id, cfg.actors, need)
                 if slots:
-                    seed = derive_seed(cfg.run.seed, version, player.actor_id)
+                    seed = sync_seed(cfg.run.seed, version, player.actor_id)
                     episodes += self._play(player, len(slots), seed, slots)
             episodes.sort(key=lambda ep: ep.header["slot"])
         else:
@@ -90,3 +90,10 @@ class LocalEpisodeSource:
 
     def dropped(self) -> dict[str, int]:
         return {}
+
+    def state(self) -> dict[str, Any]:
+        return {"rounds": self._rounds, "env_steps": self.env_steps}
+
+    def restore(self, state: dict[str, Any]) -> None:
+        self._rounds = int(state.get("rounds", 0))
+        self.env_steps = int(state.get("env_steps", 0))

@@ -38,16 +38,12 @@ class LearnerRole:
             cfg.save(self.run_dir / rundir.CONFIG)
         spec = cfg.env.spec()
         self.metrics = LearnerMetrics(metrics)
-        self.source = RedisEpisodeSource(cfg, spec, store, self.metrics, log)
-        self.trainer = Trainer(
-            cfg,
-            self.source,
-            WeightPublisher(cfg.learner.weights_bind, store),
-            self.run_dir,
-            self.metrics,
-            log,
-            spec,
+        self.publisher = WeightPublisher(
+            cfg.learner.weights_bind, store, cfg.auth, self.metrics.refused, log, self.metrics.redis_errors
         )
+        self.source = RedisEpisodeSource(cfg, spec, store, self.metrics, log, self.publisher.epoch)
+        self.trainer = Trainer(cfg, self.source, self.publisher, self.run_dir, self.metrics, log, spec)
 
     def run(self, stop: StopFlag) -> dict:
+        self.source.stop = self.publisher.stop = stop  # Redis retries end when the role is stopped
         return self.trainer.run(stop)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from vast.common.metrics import RoleMetrics
-
-DROP_REASONS = ("stale", "duplicate_slot", "invalid")
+from vast.common.protocol import DROP_REASONS
+from vast.common.transport import refusal_counter
 
 
 class LearnerMetrics:
@@ -34,7 +34,7 @@ class LearnerMetrics:
         self.wait_seconds = m.counter("vast_learner_wait_seconds_total", "Time spent waiting for episodes")
         self.recovered = m.counter(
             "vast_learner_episodes_recovered_total",
-            "Episodes re-read after a restart (delivered, never acked)",
+            "Episodes re-read from the pending list (delivered before a crash or a lost reply, never settled)",
         )
         self.redis_errors = m.counter("vast_learner_redis_errors_total", "Failed Redis calls (retried)")
         self.redis_up = m.gauge("vast_redis_up", "1 if this process's last Redis call succeeded, else 0")
@@ -44,3 +44,10 @@ class LearnerMetrics:
             ("name",),
         )
         self.progress = m.progress("When the learner last updated, or read from Redis while waiting for data")
+        self.input_wait = m.gauge(
+            "vast_learner_input_wait_seconds", "How long the learner has been waiting for the current batch"
+        )
+        self.reissued = m.counter(
+            "vast_learner_slot_groups_reissued_total", "Sync work-slot groups handed to any actor"
+        )
+        self.refused = refusal_counter(m, "weights")

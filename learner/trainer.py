@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import random
 import shutil
 import time
 from collections import Counter
@@ -22,7 +24,7 @@ import numpy as np
 import torch
 
 from vast.common import rundir
-from vast.common.config import Config
+from vast.common.config import Config, ConfigError
 from vast.common.core import EpisodeSource, WeightSink
 from vast.common.lifecycle import StopFlag
 from vast.common.metrics import RoleMetrics
@@ -37,6 +39,23 @@ from vast.learner.evaluation import Evaluation, Evaluator
 from vast.learner.loggers import check_available as check_loggers
 from vast.learner.loggers import make_loggers
 from vast.learner.telemetry import DROP_REASONS, LearnerMetrics
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict | None) -> None:
+    if not state:
+        return
+    torch.set_rng_state(state["torch"].cpu())
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 class Trainer:
@@ -66,7 +85,7 @@ class Trainer:
         self.episodes_consumed = 0
         self.env_steps = 0
         self.last_eval: float | None = None
-        self.wall_before = 0.0  # wall seconds of the run before a resume (rows count on from there)
+        self.wall_s = 0.0  # training wall time of earlier lifetimes of this run (restored on resume)
         self.lag_counts: Counter[int] = Counter()  # consumed episodes by policy lag, this learner lifetime
         self.evaluator = Evaluator(
             self.spec, cfg.learner.eval_episodes, cfg.run.seed, cfg.learner.eval_greedy
@@ -74,43 +93,63 @@ class Trainer:
         self.metrics_path = self.run_dir / rundir.METRICS
         self.checkpoint_path = self.run_dir / rundir.CHECKPOINT
         check_loggers(cfg)
-        if cfg.learner.resume == "auto":  # containers: continue the run directory's own run if it has one
-            if self.checkpoint_path.exists():
-                self.restore(self.checkpoint_path)
-        elif cfg.learner.resume:
-            self.restore(cfg.learner.resume)
+        if cfg.learner.resume:  # 'auto' (containers): this run's own directory, fresh if it has none
+            self.restore(self.run_dir if cfg.learner.resume == "auto" else cfg.learner.resume)
 
     # -- persistence ------------------------------------------------------------------------------------
-    def restore(self, path: str | Path) -> None:
-        payload = checkpoint.load(path, self.device)
-        self.algo.load_state_dict(payload["algorithm"])
-        self.version = payload["version"]
-        self.updates = payload["updates"]
-        self.episodes_consumed = payload.get("episodes", 0)
-        self.env_steps = payload.get("env_steps", 0)
-        self.wall_before = payload.get("wall_s", 0.0)
-        self.m.version.set(self.version)
-        self.log.info("resumed from %s at version %d", path, self.version)
+    def restore(self, where: str | Path) -> None:
+        """Continue from a checkpoint file, or from the newest checkpoint of a run directory (none there:
+        start from scratch). Everything an update depends on comes back: weights, optimiser states, the
+        update's generator and the global RNGs, counters, the source's state. Metrics rows the previous
+        lifetime wrote after that checkpoint are removed: the updates they describe are redone."""
+        try:
+            found = checkpoint.load_latest(where, self.device, self.log)
+        except FileNotFoundError as exc:
+            raise ConfigError(f"learner.resume: {exc}") from None
+        if found is None:
+            self.log.warning("no checkpoint in %s: starting from scratch", where)
+        else:
+            path, payload = found
+            self.algo.load_state_dict(payload["algorithm"])
+            self.version = payload["version"]
+            self.updates = payload["updates"]
+            self.episodes_consumed = payload.get("episodes", 0)
+            self.env_steps = payload.get("env_steps", 0)
+            self.last_eval = payload.get("last_eval")
+            self.wall_s = payload.get("wall_s", 0.0)
+            _set_rng_state(payload.get("rng"))
+            self.source.restore(payload.get("source", {}))
+            self.m.version.set(self.version)
+            self.log.info("resumed from %s at version %d (update %d)", path, self.version, self.updates)
+        self._truncate_rows()
 
-    def save_checkpoint(self, wall_s: float) -> None:
-        checkpoint.save(
-            self.checkpoint_path,
-            {
-                "algorithm": self.algo.state_dict(),
-                "version": self.version,
-                "updates": self.updates,
-                "episodes": self.episodes_consumed,
-                "env_steps": self.env_steps,
-                "wall_s": wall_s,
-                "config": self.cfg.to_dict(),
-                "env_spec": self.spec.name,
-            },
-        )
+    def _truncate_rows(self) -> None:
+        rows = rundir.read_rows(self.metrics_path)
+        if any(r["update"] > self.updates for r in rows):
+            tmp = self.metrics_path.with_name(self.metrics_path.name + ".tmp")
+            tmp.write_text("".join(json.dumps(r) + "\n" for r in rows if r["update"] <= self.updates))
+            os.replace(tmp, self.metrics_path)
+
+    def save_checkpoint(self, wall_s: float = 0.0) -> None:
+        payload = {
+            "algorithm": self.algo.state_dict(),
+            "version": self.version,
+            "updates": self.updates,
+            "episodes": self.episodes_consumed,
+            "env_steps": self.env_steps,
+            "last_eval": self.last_eval,
+            "wall_s": wall_s,
+            "rng": _rng_state(),
+            "config": self.cfg.public_dict(),
+            "env_spec": self.spec.name,
+            "source": self.source.state(),
+        }
+        checkpoint.save(self.run_dir, self.updates, payload, self.cfg.learner.keep_checkpoints)
         keep = self.cfg.learner.keep_every
-        if keep and self.updates % keep == 0:
+        if keep and self.updates % keep == 0:  # copies outside the rotation (sub-team snapshots over time)
             kept = rundir.kept_checkpoint(self.run_dir, self.updates)
             kept.parent.mkdir(exist_ok=True)
-            shutil.copyfile(self.checkpoint_path, kept)
+            shutil.copyfile(self.run_dir / rundir.CHECKPOINT, kept)
 
     # -- the loop ---------------------------------------------------------------------------------------
     def done(self) -> bool:
@@ -122,7 +161,7 @@ class Trainer:
         cfg = self.cfg
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.publish()
-        t0 = time.monotonic() - self.wall_before
+        t0 = time.monotonic() - self.wall_s
         deadline = t0 + cfg.run.minutes * 60 if cfg.run.minutes > 0 else float("inf")
         self.log.info(
             "learner: %s on %s, %s mode, device %s",

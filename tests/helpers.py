@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
+import urllib.request
 from collections.abc import Callable
 
 import torch
 
+from vast.common.codec import REJECT_REASONS
 from vast.common.config import resolve
+from vast.common.embedded_redis import free_port
 from vast.common.episode import Episode
+from vast.common.lifecycle import StopFlag
+from vast.common.metrics import RoleMetrics
 from vast.common.networks import PolicyNet
 from vast.common.rollout import rollout
+from vast.common.store import RunStore
 from vast.envs.registry import make_env, make_spec
 
 
@@ -24,6 +32,19 @@ def wait_until(condition: Callable[[], object], timeout_s: float, what: str, int
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
         time.sleep(interval_s)
+
+
+def scrape(url: str) -> dict[str, float]:
+    """Every sample of a Prometheus endpoint, by its full name with labels."""
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        assert resp.status == 200
+        text = resp.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return values
 
 
 def make_episodes(
@@ -53,3 +74,38 @@ def serial_trainer(run_dir, **overrides):
     cfg = resolve(None, {"run.name": "serial", **overrides}, environ={})
     source = LocalEpisodeSource(cfg, cfg.env.spec())
     return Trainer(cfg, source, source, run_dir)
+
+
+class RunningReplay:
+    """A real ReplayRole serving a real socket from a thread of the test process."""
+
+    def __init__(self, store: RunStore, env_name: str = "gaussian-squeeze-50", port: int = 0, **extra):
+        port = port or free_port()
+        overrides = {"env.name": env_name, "replay.bind": f"tcp://127.0.0.1:{port}", **extra}
+        self.cfg = resolve(None, overrides, environ={})
+        self.addr = f"tcp://127.0.0.1:{port}"
+        self.metrics = RoleMetrics("replay")
+        from vast.replay.role import ReplayRole
+
+        self.service = ReplayRole(self.cfg, store, self.metrics, logging.getLogger("test"))
+        self.stop = StopFlag()
+        ready = threading.Event()
+        self.thread = threading.Thread(target=self.service.run, args=(self.stop, ready.set), daemon=True)
+        self.thread.start()
+        assert ready.wait(10)
+
+    def value(self, name, **labels):
+        return self.metrics.registry.get_sample_value(name, labels or None) or 0.0
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(10)
+        assert not self.thread.is_alive()
+        # every message ended in exactly one outcome
+        answered = sum(
+            self.value(f"vast_replay_episodes_{kind}_total") for kind in ("accepted", "duplicate")
+        ) + sum(self.value("vast_replay_episodes_rejected_total", reason=r) for r in REJECT_REASONS)
+        deferred = sum(
+            self.value("vast_replay_episodes_deferred_total", cause=c) for c in ("backlog", "redis")
+        )
+        assert self.value("vast_replay_episodes_received_total") == answered + deferred

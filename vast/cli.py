@@ -69,13 +69,29 @@ def _add_setting(group, key: str, f: dataclasses.Field, default) -> None:
     group.add_argument(*flags, **kwargs)
 
 
-def parse_config(p: argparse.ArgumentParser, argv: list[str]):
-    """(parsed namespace, resolved Config); config errors raise ConfigError."""
-    from vast.common.config import resolve
+def parse_config(p: argparse.ArgumentParser, argv: list[str], resume_flag: bool = False):
+    """(parsed namespace, resolved Config); config errors raise ConfigError.
+
+    With `--resume RUN_DIR` (vast train), the run's saved config is the base, under the environment and
+    flags, and the run continues in RUN_DIR from its newest checkpoint."""
+    from vast.common.config import ConfigError, resolve
 
     args = p.parse_args(argv)
     overrides = {k: v for k, v in vars(args).items() if "." in k or k in ("redis_url", "actors")}
-    return args, resolve(args.config, overrides)
+    resume = getattr(args, "resume", None) if resume_flag else None
+    if not resume:
+        return args, resolve(args.config, overrides)
+    if args.config:
+        raise ConfigError("--resume RUN_DIR uses the run's saved config: drop --config")
+    from pathlib import Path
+
+    from vast.launch.local import resume_config_file
+
+    run_dir = Path(resume).resolve()
+    overrides.update(
+        {"run.dir": str(run_dir.parent), "run.name": run_dir.name, "learner.resume": str(run_dir)}
+    )
+    return args, resolve(resume_config_file(run_dir), overrides)
 
 
 def cmd_train(argv: list[str]) -> int:
@@ -85,7 +101,13 @@ def cmd_train(argv: list[str]) -> int:
         "with --serial everything in this one process.",
     )
     p.add_argument("--no-progress", action="store_true", help="no live progress bar")
-    args, cfg = parse_config(p, argv)
+    p.add_argument(
+        "--resume",
+        metavar="RUN_DIR",
+        help="continue the run in RUN_DIR from its newest checkpoint, with its saved config (flags and "
+        "environment still override it, e.g. --updates to train longer); its Redis buffer is reused",
+    )
+    args, cfg = parse_config(p, argv, resume_flag=True)
     if not cfg.run.updates and not cfg.run.minutes:
         cfg.run.updates = 200 if cfg.env.name.startswith("gaussian-squeeze") else 100
     from vast.common.rundir import default_run_name
@@ -93,9 +115,9 @@ def cmd_train(argv: list[str]) -> int:
     if not cfg.run.name:
         cfg.run.name = default_run_name(cfg)
     if cfg.run.serial:
-        from vast.launch.serial import prepare_run_dir, train_serial
+        from vast.launch.serial import train_serial
 
-        return train_serial(cfg, prepare_run_dir(cfg), progress=not args.no_progress)
+        return train_serial(cfg, progress=not args.no_progress)
     from vast.launch.local import train
 
     return train(cfg, progress=not args.no_progress)
@@ -106,7 +128,18 @@ def _role_command(role: str) -> Callable[[list[str]], int]:
         p = config_parser(
             f"vast {role}", f"Run the {role} role (connects to Redis and its peers by host:port)."
         )
-        _, cfg = parse_config(p, argv)
+        if role == "learner":
+            p.add_argument(
+                "--resume",
+                action="store_true",
+                help="continue from the newest checkpoint of the run directory (run.dir/run.name) and "
+                "reclaim the episodes a crashed learner had read but not acknowledged",
+            )
+        args, cfg = parse_config(p, argv)
+        if getattr(args, "resume", False):
+            from vast.common.rundir import run_dir_of
+
+            cfg.learner.resume = str(run_dir_of(cfg))
         from vast.launch.roles import run_role
 
         return run_role(role, cfg)
@@ -121,6 +154,27 @@ def _delegate(module: str) -> Callable[[list[str]], int]:
         return int(importlib.import_module(module).main(argv) or 0)
 
     return command
+
+
+def cmd_keys(argv: list[str]) -> int:
+    p = _Parser(
+        prog="vast keys",
+        description="CURVE keys for authenticated, encrypted ZeroMQ channels (see docs/reliability.md).",
+    )
+    sub = p.add_subparsers(dest="action", required=True)
+    gen = sub.add_parser(
+        "generate",
+        help="write a keypair: NAME.key (public) and NAME.key_secret (secret, mode 0600)",
+        description="Write NAME.key (public: give it to peers) and NAME.key_secret (keep it private).",
+    )
+    gen.add_argument("folder", help="where to write the two files")
+    gen.add_argument("--name", default="vast", help="file name stem (default: vast)")
+    args = p.parse_args(argv)
+    from vast.common.transport import generate_keys
+
+    public, secret = generate_keys(args.folder, args.name)
+    print(f"public key: {public}\nsecret key: {secret}")
+    return 0
 
 
 COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
@@ -139,6 +193,7 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
         "measure env stepping, codec, transport, learner and end-to-end training; one table",
         _delegate("vast.bench.cli"),
     ),
+    "keys": ("generate CURVE keypairs (vast keys generate DIR)", cmd_keys),
     "env-stats": ("random-policy statistics of an environment", _delegate("vast.envs.stats")),
     "render": ("render an episode of Warehouse or Battle to PNG and GIF", _delegate("vast.envs.render")),
 }

@@ -93,8 +93,11 @@ ROWS: dict[str, tuple[Panel, ...]] = {
         Panel(
             "Buffer depth",
             "none",
-            "Unconsumed episodes in Redis; replay stops acknowledging at max_backlog (back-pressure).",
-            (("vast_buffer_depth", "depth"), ("vast_replay_max_backlog", "max_backlog")),
+            "Episodes accepted and waiting in Redis; replay stops acknowledging at max_backlog (back-pressure).",
+            (
+                ('max(vast_ledger_episodes{state="buffered"})', "depth"),
+                ("vast_replay_max_backlog", "max_backlog"),
+            ),
         ),
         Panel(
             "Policy lag",
@@ -116,7 +119,7 @@ ROWS: dict[str, tuple[Panel, ...]] = {
             (
                 ("vast:replay_rejected:rate5m", "rejected: {{reason}}"),
                 ("sum by (reason) (rate(vast_learner_episodes_dropped_total[5m]))", "dropped: {{reason}}"),
-                ("sum(rate(vast_replay_backpressure_total[5m]))", "back-pressure"),
+                ('sum(rate(vast_replay_episodes_deferred_total{cause="backlog"}[5m]))', "back-pressure"),
             ),
         ),
         Panel(

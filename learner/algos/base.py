@@ -129,13 +129,23 @@ class PolicyGradientMethod:
         out["advantage_mean"] = al.masked_mean(advantage, alive)
         out["grad_norm/actor"] = self._step("actor", loss)
 
+    def clip_norm(self, name: str) -> float:
+        """The L2 norm optimiser `name` ("critic", "actor", "meta") is clipped to: `cfg.clip_<name>`, 0 = none.
+        The reference clips only the critic: its actor's and MetaGrad's clip calls see no parameters."""
+        return getattr(self.cfg, f"clip_{name}")
+
     def _step(self, name: str, loss: torch.Tensor) -> torch.Tensor:
-        """zero_grad, backward, clip the L2 norm to grad_clip, Adam step; returns the pre-clip norm."""
+        """zero_grad, backward, clip the gradient's L2 norm (per optimiser, `clip_norm`), Adam step;
+        returns the pre-clip norm."""
         opt = self.optimizers[name]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for group in opt.param_groups for p in group["params"]]
-        norm = nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
+        clip = self.clip_norm(name)
+        if clip > 0:
+            norm = nn.utils.clip_grad_norm_(params, clip)
+        else:
+            norm = nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
         opt.step()
         return norm.detach()
 

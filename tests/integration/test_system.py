@@ -11,13 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import psutil
 import pytest
 
-from tests.helpers import wait_until
+from tests.helpers import scrape, wait_until
 from vast.common.config import resolve
 from vast.common.lifecycle import StopFlag
 from vast.common.rundir import read_rows
@@ -26,18 +25,6 @@ from vast.learner.local_source import LocalEpisodeSource
 from vast.learner.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def scrape(url: str) -> dict[str, float]:
-    with urllib.request.urlopen(url, timeout=5) as resp:
-        assert resp.status == 200
-        text = resp.read().decode()
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, _, value = line.rpartition(" ")
-            values[name] = float(value)
-    return values
 
 
 def _config(tmp_path, **extra):

@@ -8,17 +8,17 @@ from the `ROLES` table; each is built as `Role(cfg, store, metrics, log)` and ru
 from __future__ import annotations
 
 import importlib
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import redis
-
 from vast.common import logs
-from vast.common.config import Config, ConfigError, learner_threads
+from vast.common.config import Config, ConfigError, learner_threads, redact_url
+from vast.common.heartbeat import Heartbeat
 from vast.common.lifecycle import StopFlag
 from vast.common.metrics import RoleMetrics
-from vast.common.store import RunStore, connect
+from vast.common.store import RunStore, connect, with_retry
+
+ANNOUNCE_DEADLINE_S = 60.0  # how long a role waits for Redis at start before calling it a config error
 
 
 @dataclass(frozen=True)
@@ -49,17 +49,24 @@ ROLES: dict[str, RoleEntry] = {
 }
 
 
-def _with_redis(what: str, call: Callable[[], object], stop: StopFlag, log, deadline_s: float = 60.0):
-    """`call()` against Redis, which may still be starting: retried with a deadline."""
-    end = time.monotonic() + deadline_s
-    while True:
-        try:
-            return call()
-        except redis.RedisError as exc:
-            if time.monotonic() > end or stop.is_set():
-                raise RuntimeError(f"cannot {what}: Redis unreachable: {exc}") from exc
-            log.warning("Redis not reachable yet (%s); retrying", exc)
-            stop.wait(1.0)
+def _redis_or_config_error(what: str, call: Callable[[], object], stop: StopFlag, log, redis_url: str):
+    """`call()` against Redis, which may still be starting: retried with backoff for up to a minute.
+    None if stopped first; an unreachable Redis is a configuration error (one line, exit code 2)."""
+    failures: list[Exception] = []
+
+    def on_error(exc: Exception, wait_s: float) -> None:
+        failures.append(exc)
+        log.warning(
+            "Redis at %s not reachable yet (retrying in %.1fs): %s", redact_url(redis_url), wait_s, exc
+        )
+
+    result = with_retry(call, stop, on_error, 0.5, 5.0, ANNOUNCE_DEADLINE_S)
+    if result is not None or stop.is_set():
+        return result
+    raise ConfigError(
+        f"cannot reach Redis at {redact_url(redis_url)} within {ANNOUNCE_DEADLINE_S:.0f}s "
+        f"(to {what}): {failures[-1]}"
+    )
 
 
 def run_role(role: str, cfg: Config) -> int:
@@ -71,24 +78,35 @@ def run_role(role: str, cfg: Config) -> int:
         cfg.run.name = "default"
     entry = ROLES[role]
     port = entry.metrics_port(cfg)  # replicas with claimed ids share one port, each in its own network
-    stop = StopFlag().install_signal_handlers()
+    stop = StopFlag().install_signal_handlers()  # explicitly: a parent may have left SIGINT ignored
     store = RunStore(
         connect(cfg.redis_url, timeout_s=max(5.0, cfg.learner.read_timeout_s + 2.0)), cfg.run.name
     )
-    if role == "actor" and cfg.actor.id == -1:
-        cfg.actor.id = _with_redis("claim an actor id", store.claim_actor_id, stop, logs.setup(role))
+    if role == "actor" and cfg.actor.id == -1:  # compose/k8s replicas: claim the next free id
+        claimed = _redis_or_config_error(
+            "claim an actor id", store.claim_actor_id, stop, logs.setup(role), cfg.redis_url
+        )
+        if claimed is None:
+            return 0
+        cfg.actor.id = claimed
     ident = entry.ident(cfg)
     log = logs.setup(f"{role}-{ident}" if role == "actor" else role)
     import torch  # here, not at module level: `vast train` itself never needs torch
 
     torch.set_num_threads(entry.torch_threads(cfg))
     metrics = RoleMetrics(role)
-    url = metrics.serve(port, addr="0.0.0.0" if port else "127.0.0.1")
+    url = metrics.serve(port, addr=cfg.run.metrics_host)
     log.info("metrics at %s", url)
-    _with_redis("announce the metrics URL", lambda: store.announce(role, ident, url), stop, log)
-    module, _, cls = entry.target.partition(":")
+    heartbeat = None
     try:
+        announce = lambda: store.announce(role, ident, url) or True  # noqa: E731
+        if not _redis_or_config_error("announce the metrics URL", announce, stop, log, cfg.redis_url):
+            return 0
+        heartbeat = Heartbeat(store, role, ident, cfg.run.heartbeat_ttl_s, log).start()
+        module, _, cls = entry.target.partition(":")
         getattr(importlib.import_module(module), cls)(cfg, store, metrics, log).run(stop)
     finally:
+        if heartbeat is not None:
+            heartbeat.stop()
         metrics.close()
     return 0

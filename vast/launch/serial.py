@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from vast.common import logs, rundir
-from vast.common.config import Config, learner_threads
+from vast.common.config import Config, ConfigError, learner_threads
 from vast.common.lifecycle import StopFlag
 from vast.launch.progress import TrainingProgress, describe, report
 
@@ -22,7 +22,10 @@ def prepare_run_dir(cfg: Config):
     return run_dir
 
 
-def train_serial(cfg: Config, run_dir, progress: bool = True, console: Console | None = None) -> int:
+def train_serial(cfg: Config, run_dir=None, progress: bool = True, console: Console | None = None) -> int:
+    """Train in this process; `run_dir` defaults to the config's (created and the config saved in it)."""
+    created = run_dir is None and not rundir.run_dir_of(cfg).exists()
+    run_dir = run_dir if run_dir is not None else prepare_run_dir(cfg)
     import torch
 
     from vast.learner.local_source import LocalEpisodeSource
@@ -30,13 +33,17 @@ def train_serial(cfg: Config, run_dir, progress: bool = True, console: Console |
 
     console = console or Console(stderr=True)
     torch.set_num_threads(learner_threads(cfg))
-    console.print(describe(cfg, "serial (one process)"))
-    console.print(f"run directory: {run_dir}")
     log = logs.setup("serial", stream_path=run_dir / rundir.LOGS / "serial.log")
     stop = StopFlag().install_signal_handlers()
     source = LocalEpisodeSource(cfg, cfg.env.spec())
-    trainer = Trainer(cfg, source, source, run_dir, log=log)
+    try:  # before anything is printed: a bad --learner.resume is one line and leaves nothing behind
+        trainer = Trainer(cfg, source, source, run_dir, log=log)
+    except ConfigError:
+        rundir.discard_if_empty(run_dir, created)
+        raise
+    console.print(describe(cfg, "serial (one process)"))
+    console.print(f"run directory: {run_dir}")
     with TrainingProgress(cfg, console, enabled=progress) as bar:
         trainer.run(stop, on_row=bar.show)
     report(run_dir, console)
-    return 130 if stop.reason.startswith("signal SIGINT") else 0
+    return stop.exit_code()

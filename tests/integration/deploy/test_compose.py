@@ -150,7 +150,7 @@ def test_compose_trains_scales_heals_and_resumes(stack, tmp_path):
         60,
         "the learner to resume",
     )
-    assert f"resumed from /runs/{RUN}/checkpoint.pt at version {stopped_at}" in log
+    assert f"resumed from /runs/{RUN}/checkpoints/update-{stopped_at:08d}.pt at version {stopped_at}" in log
     # Prometheus (its data kept too) sees the new learner continue from there, never from 0
     restarted = (
         "(vast_learner_policy_version and on (instance) "

@@ -64,3 +64,54 @@ def test_deprecated_operator_spelling_still_works_with_a_warning():
     with pytest.warns(FutureWarning, match="'il' is deprecated: use 'independent'"):
         cfg = resolve(None, {"algo.mixer": "il"}, environ={})
     assert cfg.algo.mixer == "independent"
+
+
+def test_unreachable_redis_is_one_line_exit_2_and_leaves_no_run_directory(capsys, tmp_path):
+    from vast.common.embedded_redis import free_port
+
+    argv = ["train", "--redis-url", f"redis://:pw-123@127.0.0.1:{free_port()}/0", "--run-dir", str(tmp_path)]
+    assert main([*argv, "--run-name", "nothing", "--no-progress"]) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and "cannot reach Redis at redis://:***@127.0.0.1" in lines[0], lines
+    assert "pw-123" not in lines[0] and "Traceback" not in lines[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["train", "--resume", "/no/such/run"], "not a run directory"),
+        (["train", "--resume", ".", "--config", "x.yaml"], "drop --config"),
+        (["keys"], "required: action"),
+    ],
+)
+def test_resume_and_keys_usage_errors(capsys, argv, expected):
+    assert main(argv) == 2
+    lines = _error_lines(capsys)
+    assert len(lines) == 1 and expected in lines[0], lines
+
+
+def test_keys_generate_writes_a_usable_keypair(capsys, tmp_path):
+    import zmq.auth
+
+    assert main(["keys", "generate", str(tmp_path), "--name", "actor-7"]) == 0
+    public, secret = zmq.auth.load_certificate(str(tmp_path / "actor-7.key_secret"))
+    assert secret is not None and zmq.auth.load_certificate(str(tmp_path / "actor-7.key"))[0] == public
+    assert (tmp_path / "actor-7.key_secret").stat().st_mode & 0o077 == 0
+    assert "actor-7.key_secret" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ["--learner.bogus", "1"],
+        ["--env", "chess-8"],
+        ["--eta", "2"],
+        ["--auth.client_key", "/no/key_secret"],
+        ["--serial", "--learner.resume", "/no/checkpoint.pt"],
+    ],
+)
+def test_bad_configuration_leaves_no_run_directory(capsys, tmp_path, extra):
+    assert main(["train", "--run-dir", str(tmp_path), "--run-name", "x", *extra]) == 2
+    assert len(_error_lines(capsys)) == 1
+    assert list(tmp_path.iterdir()) == []

@@ -28,10 +28,7 @@ def test_a_run_directory_is_scored_stochastic_and_greedy(trained, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["updates"] == 6 and result["episodes"] == 4 and result["policy"] == "stochastic"
     assert result["ci95"][0] <= result["mean"] <= result["ci95"][1] and result["metric"] == "completed orders"
-    assert (
-        main([str(trained / "checkpoints" / "update-000002.pt"), "--episodes", "4", "--greedy", "--json"])
-        == 0
-    )
+    assert main([str(trained / "kept" / "update-000002.pt"), "--episodes", "4", "--greedy", "--json"]) == 0
     greedy = json.loads(capsys.readouterr().out)
     assert greedy["updates"] == 2 and greedy["policy"] == "greedy"
     assert main([str(trained), "--episodes", "4", "--json"]) == 0  # seeded: the same episodes again

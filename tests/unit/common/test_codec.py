@@ -81,8 +81,9 @@ def test_oversized_episode_is_rejected_before_parsing():
 
 def test_weights_round_trip():
     net = PolicyNet(0, 50, 10)
-    version, params = decode_weights(encode_weights(7, net.state_dict()))
-    assert version == 7
+    weights = decode_weights(encode_weights(7, net.state_dict(), epoch=1234))
+    assert (weights.version, weights.epoch) == (7, 1234)
+    params = weights.params
     other = PolicyNet(0, 50, 10)
     other.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in params.items()})
     for (k, a), (_, b) in zip(net.state_dict().items(), other.state_dict().items()):

@@ -64,7 +64,7 @@ def test_the_staleness_rule():
     kwargs = {"taken_slots": {}, "episodes_per_update": 10, "max_policy_lag": 2}
     assert drop_reason(header, mode="async", learner_version=7, **kwargs) is None
     assert drop_reason(header, mode="async", learner_version=8, **kwargs) == "stale"
-    assert drop_reason(header, mode="async", learner_version=4, **kwargs) == "stale"  # from the future
+    assert drop_reason(header, mode="async", learner_version=4, **kwargs) == "future"  # a restarted learner
     sync = {"policy_version": 5, "slot": 3}
     assert drop_reason(sync, mode="sync", learner_version=5, **kwargs) is None
     assert drop_reason(sync, mode="sync", learner_version=6, **kwargs) == "stale"

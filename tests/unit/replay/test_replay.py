@@ -9,41 +9,15 @@ import threading
 import pytest
 import zmq
 
-from tests.helpers import make_episodes, wait_until
+from tests.helpers import RunningReplay, make_episodes, wait_until
 from vast.actors.sender import EpisodeSender
-from vast.common.codec import decode_episode
-from vast.common.config import resolve
+from vast.common.codec import decode_episode, encode_episode
 from vast.common.embedded_redis import EmbeddedRedis, free_port
 from vast.common.lifecycle import StopFlag
-from vast.common.metrics import RoleMetrics
 from vast.common.store import RunStore, connect
 from vast.envs.registry import make_spec
-from vast.replay.role import ReplayRole
 
 LOG = logging.getLogger("test")
-
-
-class RunningReplay:
-    def __init__(self, store: RunStore, env_name: str = "gaussian-squeeze-50", port: int = 0, **extra):
-        port = port or free_port()
-        overrides = {"env.name": env_name, "replay.bind": f"tcp://127.0.0.1:{port}", **extra}
-        self.cfg = resolve(None, overrides, environ={})
-        self.addr = f"tcp://127.0.0.1:{port}"
-        self.metrics = RoleMetrics("replay")
-        self.service = ReplayRole(self.cfg, store, self.metrics, LOG)
-        self.stop = StopFlag()
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self.service.run, args=(self.stop, ready.set), daemon=True)
-        self.thread.start()
-        assert ready.wait(10)
-
-    def value(self, name, **labels):
-        return self.metrics.registry.get_sample_value(name, labels or None) or 0.0
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(10)
-        assert not self.thread.is_alive()
 
 
 @pytest.fixture
@@ -85,8 +59,6 @@ def test_bad_input_is_rejected_counted_and_answered(replay, store):
     sock.setsockopt(zmq.LINGER, 0)
     sock.connect(replay.addr)
     good = make_episodes("gaussian-squeeze-50", 1, store.run)[0]
-    from vast.common.codec import encode_episode
-
     cases = [
         ([b"EP", b"0:1", b"not msgpack"], b"rejected:malformed"),
         ([b"HELLO"], b"rejected:malformed"),
@@ -112,6 +84,58 @@ def test_bad_input_is_rejected_counted_and_answered(replay, store):
     sock.close(0)
 
 
+def _request(sock, frames, timeout_ms=5000):
+    sock.send_multipart(frames)
+    assert sock.poll(timeout_ms), "replay must answer"
+    return sock.recv_multipart()
+
+
+def test_future_versions_are_rejected_and_an_old_id_replayed_later_is_a_duplicate(replay, store):
+    sock = zmq.Context.instance().socket(zmq.DEALER)
+    sock.setsockopt(zmq.LINGER, 0)
+    sock.connect(replay.addr)
+    store.put_weights(3, b"weights of version 3")
+    eps = make_episodes("gaussian-squeeze-50", 3, store.run, actor_id=2, version=3)
+    eps[1].header["policy_version"] = 4  # no learner has published version 4
+    status = [_request(sock, [b"EP", ep.key.encode(), encode_episode(ep)])[2] for ep in eps]
+    assert status == [b"stored", b"rejected:future_version", b"stored"]
+    # the learner trains on the first one and deletes it; an attacker (or a very late resend) replays it
+    store.ensure_group()
+    entries = store.read_episodes("learner-0", 10, 100)
+    assert store.settle([(i, k) for i, _, k in entries], "consumed") == 2
+    assert _request(sock, [b"EP", eps[0].key.encode(), encode_episode(eps[0])])[2] == b"duplicate"
+    assert _stored(store) == []  # not stored again
+    ledger = store.ledger()
+    assert ledger == {
+        "accepted": 2,
+        "duplicate": 1,
+        "rejected:future_version": 1,
+        "consumed": 2,
+        "buffered": 0,
+    }
+    assert store.r.get(store.seen_key(eps[0].key)) == b"consumed"  # the episode's state in the ledger
+    sock.close(0)
+
+
+def test_a_message_over_the_zeromq_size_limit_drops_only_that_connection(store):
+    replay = RunningReplay(store, **{"replay.max_episode_bytes": "20000"})
+    try:
+        big = zmq.Context.instance().socket(zmq.DEALER)
+        big.setsockopt(zmq.LINGER, 0)
+        big.connect(replay.addr)
+        big.send_multipart([b"EP", b"0:1", b"\x00" * 40_000])  # over MAXMSGSIZE: refused by ZeroMQ itself
+        assert not big.poll(1000), "no answer: the connection was dropped before anything was buffered"
+        big.close(0)
+        sender = EpisodeSender(replay.addr, ack_timeout_s=0.5, max_in_flight=8, log=LOG)
+        stop = StopFlag()
+        assert sender.send(make_episodes("gaussian-squeeze-50", 1, store.run)[0], stop)
+        assert sender.flush(stop, 10), "the service is still up for everyone else"
+        sender.close()
+        assert replay.thread.is_alive() and len(_stored(store)) == 1
+    finally:
+        replay.close()
+
+
 def test_nothing_is_acked_while_redis_is_down_and_nothing_is_lost(tmp_path, run_name):
     server = EmbeddedRedis(tmp_path / "r", appendonly=True).start()
     store = RunStore(connect(server.url, timeout_s=1.0), run_name)
@@ -127,6 +151,7 @@ def test_nothing_is_acked_while_redis_is_down_and_nothing_is_lost(tmp_path, run_
         wait_until(lambda: replay.value("vast_replay_redis_errors_total") >= 2, 20, "failed Redis writes")
         sender.poll(0.2)
         assert len(sender.pending) == 2, "episodes must stay unacknowledged while Redis is down"
+        assert sender.ledger() == {"sent": 3, "accepted": 1, "duplicate": 0, "rejected": 0, "in_flight": 2}
         # what alerts and health checks read: Redis is down and replay makes no progress
         assert replay.value("vast_redis_up") == 0
         stuck_at = replay.value("vast_replay_last_progress_timestamp_seconds")
@@ -139,6 +164,9 @@ def test_nothing_is_acked_while_redis_is_down_and_nothing_is_lost(tmp_path, run_
             lambda: replay.value("vast_replay_last_progress_timestamp_seconds") > stuck_at, 10, "progress"
         )
         assert _stored(store) == [ep.key for ep in episodes]
+        ledger = sender.ledger()  # a resend may have found its first copy stored: duplicate, not lost
+        assert ledger["sent"] == ledger["accepted"] + ledger["duplicate"] == 3 and ledger["in_flight"] == 0
+        assert store.ledger()["accepted"] == 3
     finally:
         sender.close()
         replay.close()
@@ -176,12 +204,16 @@ def test_full_backlog_applies_back_pressure_without_losing_episodes(store):
     try:
         for ep in episodes:
             assert sender.send(ep, stop)
-        wait_until(lambda: replay.value("vast_replay_backpressure_total") >= 2, 10, "back-pressure")
+        wait_until(
+            lambda: replay.value("vast_replay_episodes_deferred_total", cause="backlog") >= 2,
+            10,
+            "back-pressure",
+        )
         sender.poll(0.1)
         assert len(_stored(store)) == 3 and len(sender.pending) == 2, "the backlog is full: no ack, no store"
         store.ensure_group()  # the learner consumes two episodes...
         read = store.read_episodes("learner-0", 2, 100)
-        store.ack([entry for entry, _ in read])
+        store.settle([(entry, key) for entry, _, key in read], "consumed")
         assert sender.flush(stop, 20), "...and the held-back episodes are stored on resend"
         remaining = _stored(store)
         assert sorted(remaining + [ep.key for ep in episodes[:2]]) == sorted(ep.key for ep in episodes)
