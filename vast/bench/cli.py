@@ -63,7 +63,12 @@ def parser() -> argparse.ArgumentParser:
         help="train section: processes and/or serial (default: both at paper sizes, processes at large ones)",
     )
     p.add_argument("--train-updates", type=int, default=0, help="updates per training run (0: by size)")
-    p.add_argument("--train-seconds", type=float, default=180.0, help="at most this long per training run")
+    p.add_argument(
+        "--train-seconds",
+        type=float,
+        default=180.0,
+        help="measure each training run this long after its first update",
+    )
     p.add_argument("--actors", type=int, default=2, help="actor processes of the training runs")
     p.add_argument(
         "--threads", type=int, default=1, help="learner torch threads (learner and train sections)"
