@@ -58,6 +58,17 @@ def weighted_median(histogram: dict[str, int]) -> float | None:
     return None
 
 
+def learner_times(rows: list[dict]) -> dict:
+    """Where the learner's wall time went: median seconds of one update, and the share spent waiting for
+    a batch. On a shared machine the update time also shows how contended the CPU was during the run."""
+    wall = rows[-1]["wall_s"] if rows else 0.0
+    return {
+        "update_s_median": statistics.median(r["time_update_s"] for r in rows) if rows else None,
+        "wall_per_update_s": wall / len(rows) if rows else None,
+        "learner_wait_share": sum(r["time_wait_s"] for r in rows) / wall if wall else None,
+    }
+
+
 def _run(run_dir: Path, name: str, settings: dict, target: float | None, window: int, max_s: float) -> dict:
     """One multi-process run; with a target, stopped as soon as the moving mean of evaluations reaches it."""
     cfg = resolve(None, {"run.dir": str(run_dir), "run.name": name, **settings}, environ={})
@@ -92,6 +103,7 @@ def _run(run_dir: Path, name: str, settings: dict, target: float | None, window:
         "dropped_fraction": sum(dropped.values()) / max(1, sum(dropped.values()) + consumed),
         "policy_lag_median": weighted_median(lag),
         "policy_lag_histogram": lag,
+        **learner_times(rows),
         "loadavg_1min_start": load_start,
         "loadavg_1min_end": os.getloadavg()[0],
         "rows": rows,
@@ -115,11 +127,11 @@ def print_table(results: list[dict]) -> None:
     print(header)
     for env in dict.fromkeys(r["env"] for r in results):
         rows = [r for r in results if r["env"] == env]
-        sync_s = rows[0]["time_to_score_s"]
+        sync_s = rows[0]["time_to_score_s"] if rows[0]["mode"] == "sync" else None
         for r in rows:
             t = r["time_to_score_s"]
             shown = f"{t:.0f}" if t is not None else f"not in {r['wall_s'] / 60:.1f}m"
-            speed = f"{sync_s / t:.2f}x" if t else "-"
+            speed = f"{sync_s / t:.2f}x" if t and sync_s else "-"
             lag = r["policy_lag_median"]
             print(
                 f"{env:<14}{r['mode']:<7}{r['actors']:>7}{r['target']:>9.2f}{shown:>17}{speed:>10}"
@@ -140,6 +152,10 @@ def main() -> None:
     p.add_argument("--eval-every", type=int, default=5, help="updates between evaluations (10 episodes)")
     p.add_argument("--max-minutes", type=float, default=5.0, help="per async run")
     p.add_argument("--set", action="append", default=[], help="extra setting for every run, KEY=VALUE")
+    p.add_argument("--async-set", action="append", default=[], help="extra setting for async runs, KEY=VALUE")
+    p.add_argument(
+        "--target", action="append", type=float, help="score per --env: skip the sync run (variants of async)"
+    )
     p.add_argument("--run-dir", help="keep the run directories here (default: a temporary folder)")
     p.add_argument("--json", help="also write the results here")
     args = p.parse_args()
@@ -147,11 +163,14 @@ def main() -> None:
     budgets = args.updates or [BUDGETS[env] for env in envs]
     if len(budgets) != len(envs):
         p.error("give one --updates per --env")
+    if args.target and len(args.target) != len(envs):
+        p.error("give one --target per --env")
     extra = dict(item.split("=", 1) for item in args.set)
+    async_extra = dict(item.split("=", 1) for item in args.async_set)
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(args.run_dir or tmp)
-        for env, budget in zip(envs, budgets):
+        for i, (env, budget) in enumerate(zip(envs, budgets)):
             base = {
                 "env.name": env,
                 "run.seed": args.seed,
@@ -160,18 +179,26 @@ def main() -> None:
                 "learner.checkpoint_every": 0,
                 **extra,
             }
-            sync_settings = {**base, "actors": args.sync_actors, "run.updates": budget}
-            sync = _run(run_dir, f"{env}-sync", sync_settings, None, args.window, float("inf"))
-            _reached(sync, sync["score"], args.window)
-            sync.update(env=env, mode="sync", actors=args.sync_actors)
-            results.append(sync)
-            print(json.dumps(sync), flush=True)
+            if args.target:
+                target = args.target[i]
+            else:
+                sync_settings = {**base, "actors": args.sync_actors, "run.updates": budget}
+                sync = _run(run_dir, f"{env}-sync", sync_settings, None, args.window, float("inf"))
+                target = sync["score"]
+                _reached(sync, target, args.window)
+                sync.update(env=env, mode="sync", actors=args.sync_actors)
+                results.append(sync)
+                print(json.dumps(sync), flush=True)
             for m in (int(a) for a in args.actors.split(",")):
-                settings = {**base, "learner.mode": "async", "actors": m, "run.updates": 4 * budget}
-                run = _run(
-                    run_dir, f"{env}-async-{m}", settings, sync["score"], args.window, 60 * args.max_minutes
-                )
-                _reached(run, sync["score"], args.window)
+                settings = {
+                    **base,
+                    "learner.mode": "async",
+                    "actors": m,
+                    "run.updates": 4 * budget,
+                    **async_extra,
+                }
+                run = _run(run_dir, f"{env}-async-{m}", settings, target, args.window, 60 * args.max_minutes)
+                _reached(run, target, args.window)
                 run.update(env=env, mode="async", actors=m)
                 results.append(run)
                 print(json.dumps(run), flush=True)
