@@ -99,28 +99,42 @@ def test_overlays_differ_where_they_should():
     assert by_kind(render(K8S / "overlays" / "cpu"), "Deployment")["vast-actor"]["spec"]["replicas"] == 8
 
 
-def test_optional_actor_autoscaling_component(tmp_path):
-    overlay = tmp_path / "with-hpa"
+def render_with_component(base: str, component: str, tmp_path) -> list[dict]:
+    """`base` overlay plus an optional component, through a throwaway overlay (relative paths only)."""
+    overlay = tmp_path / f"with-{component}"
     overlay.mkdir()
-    relative = os.path.relpath(K8S, overlay)  # kustomize takes relative paths only
+    relative = os.path.relpath(K8S, overlay)
     (overlay / "kustomization.yaml").write_text(
         yaml.safe_dump(
             {
-                "resources": [f"{relative}/overlays/cpu"],
-                "components": [f"{relative}/components/actor-autoscaling"],
+                "resources": [f"{relative}/overlays/{base}"],
+                "components": [f"{relative}/components/{component}"],
             }
         )
     )
-    objects = list(
-        yaml.safe_load_all(
-            run(
-                [tool("kubectl"), "kustomize", "--load-restrictor", "LoadRestrictionsNone", overlay],
-                "kustomize",
-                60,
-            )
-        )
-    )
+    cmd = [tool("kubectl"), "kustomize", "--load-restrictor", "LoadRestrictionsNone", overlay]
+    return list(yaml.safe_load_all(run(cmd, "kustomize", 60)))
+
+
+def test_optional_actor_autoscaling_component(tmp_path):
+    objects = render_with_component("cpu", "actor-autoscaling", tmp_path)
     validate(objects, tmp_path)
     hpa = by_kind(objects, "HorizontalPodAutoscaler")["vast-actor"]
     assert hpa["spec"]["scaleTargetRef"]["name"] == "vast-actor"
     assert hpa["spec"]["metrics"][0]["external"]["metric"]["name"] == "vast_learner_wait_ratio"
+
+
+def test_optional_redis_shards_component_gives_every_role_both_shards(tmp_path):
+    objects = render_with_component("large-n", "redis-shards", tmp_path)
+    validate(objects, tmp_path)
+    redis = by_kind(objects, "StatefulSet")["vast-redis"]["spec"]
+    headless = by_kind(objects, "Service")[redis["serviceName"]]["spec"]
+    assert redis["replicas"] == 2 and headless["clusterIP"] == "None"
+    assert headless["selector"] == redis["selector"]["matchLabels"]
+    for deployment in by_kind(objects, "Deployment").values():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        names = [e["name"] for e in container["env"]]
+        assert names.index("REDIS_PASSWORD") < names.index("VAST_REDIS_URL")  # expanded in order
+        cfg = resolve(None, environ=vast_environment(objects, deployment))
+        assert "@vast-redis-0.vast-redis-pods:6379" in cfg.redis_url
+        assert [u.split("@")[1] for u in cfg.shard_urls()] == ["vast-redis-1.vast-redis-pods:6379/0"]
