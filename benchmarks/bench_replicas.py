@@ -8,8 +8,11 @@ Every replay replica is a real `vast replay` process; the senders are real proce
 one `EpisodeSender`, i.e. one actor's socket, connected to every replica of the layout); Redis is the
 embedded redis-server with the append-only file fsynced as `vast train` does (`--aof always`). The layouts
 are measured in turns, round after round, and the table shows medians over the rounds. A thread empties
-the streams (XTRIM) so that memory stays flat; no learner runs. The Redis ceiling is one client appending
-the same payloads with XADD from a pipeline (no Lua, no de-duplication, no network hop but loopback).
+the streams (XTRIM) so that memory stays flat; no learner runs. The Redis ceilings are one client
+appending the same payloads, with plain XADDs from a pipeline and with the store's own batched script
+(de-duplication and ledger included): what one Redis can take whatever the number of replicas. The last
+row per environment is what one actor process plays (one core, `--actor-copies` environment copies):
+the sizing inputs of docs/deploy.md, section 7.
 """
 
 from __future__ import annotations
@@ -76,6 +79,27 @@ def make_episodes(env_name: str, n: int) -> list:
     torch.manual_seed(0)
     player = EpisodePlayer(spec, make_policy(spec, AlgoConfig()), "bench", actor_id=0)
     return player.play(n, 0, list(range(n)), version=0)[0]
+
+
+def actor_rate(env_name: str, copies: int, repeats: int) -> float:
+    """Episodes/s one actor process plays (one torch thread, `copies` environment copies, the initial
+    policy), median over repeats after a warm-up round (numba compiles the environment in the first)."""
+    import torch
+
+    from vast.common.config import AlgoConfig
+    from vast.common.networks import make_policy
+    from vast.common.rollout import EpisodePlayer
+    from vast.envs.registry import make_spec
+
+    torch.set_num_threads(1)
+    spec = make_spec(env_name)
+    player = EpisodePlayer(spec, make_policy(spec, AlgoConfig()), "bench", actor_id=0)
+    times = []
+    for rep in range(repeats + 1):
+        start = time.perf_counter()
+        player.play(copies, rep, list(range(copies)), version=0)
+        times.append(time.perf_counter() - start)
+    return copies / statistics.median(times[1:])
 
 
 def redis_ceilings(url: str, blob: bytes, seconds: float) -> tuple[float, float]:
@@ -204,6 +228,9 @@ def bench_env(env_name: str, args, urls: list[str], tmp: Path) -> list[dict]:
         {"env": env_name, "layout": name, "bytes": size, "eps": statistics.median(c[i] for c in ceilings)}
         for i, name in enumerate(("Redis: XADD pipeline", "Redis: record script"))
     ]
+    copies = args.actor_copies
+    rows.append({"env": env_name, "layout": f"1 actor, {copies} copies", "bytes": size, "eps": 0.0})
+    rows[-1]["eps"] = actor_rate(env_name, copies, args.repeats)
     for (r, s), got in rates.items():
         layout = f"{r} replica{'s' if r > 1 else ''}, {s} Redis"
         rows.append({"env": env_name, "layout": layout, "bytes": size, "eps": statistics.median(got)})
@@ -221,6 +248,7 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=4.0, help="sending time of one measurement")
     p.add_argument("--repeats", type=int, default=3, help="rounds over every layout (medians)")
     p.add_argument("--aof", default="always", choices=["off", "everysec", "always"])
+    p.add_argument("--actor-copies", type=int, default=2, help="environment copies of the actor row")
     args = p.parse_args()
 
     from vast.common.embedded_redis import EmbeddedRedis
@@ -253,7 +281,8 @@ def main() -> None:
         for r in env_rows:
             print(
                 f"{r['env']:<22}{r['layout']:<22}{r['bytes']:>15,}{r['eps']:>12,.0f}"
-                f"{r['eps'] * r['bytes'] / 1e6:>9.1f}{r['eps'] / base:>13.2f}x"
+                f"{r['eps'] * r['bytes'] / 1e6:>9.1f}"
+                + (f"{r['eps'] / base:>13.2f}x" if "replica" in r["layout"] else "")
             )
 
 
