@@ -34,14 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 LAYOUTS = ((1, 1), (2, 1), (4, 1), (2, 2))  # (replay replicas, Redis shards)
 
 
-def wait_until(condition, timeout_s: float, what: str) -> None:
-    end = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > end:
-            raise TimeoutError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 # -- the sender process ---------------------------------------------------------------------------------
 def send_for(path: str, addrs: str, seconds: float, actor: int, run: str) -> None:
     """One actor's socket: send the episodes of `path` (fresh ids) for `seconds`, then wait for the last
@@ -82,8 +74,9 @@ def make_episodes(env_name: str, n: int) -> list:
 
 
 def actor_rate(env_name: str, copies: int, repeats: int) -> float:
-    """Episodes/s one actor process plays (one torch thread, `copies` environment copies, the initial
-    policy), median over repeats after a warm-up round (numba compiles the environment in the first)."""
+    """Episodes per CPU-second one actor process plays (one torch thread, `copies` environment copies,
+    the initial policy): its rate on a core of its own, which wall time on a shared machine hides. Median
+    over repeats after a warm-up round (numba compiles the environment in the first)."""
     import torch
 
     from vast.common.config import AlgoConfig
@@ -96,9 +89,9 @@ def actor_rate(env_name: str, copies: int, repeats: int) -> float:
     player = EpisodePlayer(spec, make_policy(spec, AlgoConfig()), "bench", actor_id=0)
     times = []
     for rep in range(repeats + 1):
-        start = time.perf_counter()
+        start = time.process_time()
         player.play(copies, rep, list(range(copies)), version=0)
-        times.append(time.perf_counter() - start)
+        times.append(time.process_time() - start)
     return copies / statistics.median(times[1:])
 
 
@@ -135,6 +128,8 @@ class Layout:
     """R running `vast replay` processes storing run `run` over `shards` Redis servers."""
 
     def __init__(self, env_name: str, replicas: int, urls: list[str], run: str):
+        from bench_transport import wait_until  # this folder is on the path of a script run
+
         from vast.common.embedded_redis import free_port
         from vast.common.store import RunStore, connect
 
@@ -229,7 +224,7 @@ def bench_env(env_name: str, args, urls: list[str], tmp: Path) -> list[dict]:
         for i, name in enumerate(("Redis: XADD pipeline", "Redis: record script"))
     ]
     copies = args.actor_copies
-    rows.append({"env": env_name, "layout": f"1 actor, {copies} copies", "bytes": size, "eps": 0.0})
+    rows.append({"env": env_name, "layout": f"1 actor/core, {copies} copies", "bytes": size, "eps": 0.0})
     rows[-1]["eps"] = actor_rate(env_name, copies, args.repeats)
     for (r, s), got in rates.items():
         layout = f"{r} replica{'s' if r > 1 else ''}, {s} Redis"
