@@ -177,10 +177,6 @@ class RunStore:
         """The store holding this episode's stream entry, marker and ledger count."""
         return self.shards[shard_index(episode_key, len(self.shards))]
 
-    def close(self) -> None:
-        for shard in self.shards:
-            shard.r.close()
-
     def seen_key(self, episode_key: str) -> str:
         return f"{self.prefix}:seen:{episode_key}"
 

@@ -149,8 +149,8 @@ class RedisEpisodeSource:
         except redis.RedisError as exc:
             self.m.redis_errors.inc()
             self.m.redis_up.set(0)
-            reader.failed()
             self.limited.warning("redis", "Redis read failed (retrying in %.1fs): %s", reader.wait_s, exc)
+            reader.failed()
             return []
         reader.wait_s = 0.2
         self.m.redis_up.set(1)

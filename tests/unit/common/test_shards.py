@@ -73,6 +73,27 @@ def test_replay_stores_each_episode_on_its_shard_and_deduplicates_resends_there(
     assert sharded.run_ledger() == {"accepted": 12, "duplicate": 5, "buffered": 12}
 
 
+def test_a_shard_that_is_down_defers_only_its_own_episodes(sharded, second):
+    replay = RunningReplay(sharded, ENV)
+    sender = EpisodeSender(replay.addr, 0.5, 32, LOG)  # resends after half a second
+    even, odd = (make_episodes(ENV, 3, sharded.run, actor_id=a) for a in (0, 1))
+    stop = StopFlag()
+    try:
+        second.stop()
+        for ep in even + odd:
+            assert sender.send(ep, stop)
+        wait_until(lambda: sender.poll(0.05) >= 0 and sender.outcomes["accepted"] == 3, 10, "shard 0's acks")
+        assert set(sender.pending) == {ep.key.encode() for ep in odd}  # unanswered, resent meanwhile
+        assert replay.value("vast_replay_episodes_deferred_total", cause="redis") >= 3
+        second.start()
+        assert sender.flush(stop, 20), "shard 1's episodes are stored once it is back"
+    finally:
+        sender.close()
+        replay.close()
+    assert sender.outcomes == {"accepted": 6, "duplicate": 0, "rejected": 0}
+    assert [s.ledger()["accepted"] for s in sharded.shards] == [3, 3]
+
+
 def _source(store) -> RedisEpisodeSource:
     cfg = resolve(
         None,
