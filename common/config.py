@@ -28,6 +28,7 @@ if typing.TYPE_CHECKING:
 
 MODES = ("sync", "async")
 RETURN_NORMS = ("none", "batch")
+AMP_MODES = ("off", "bf16")
 WANDB_MODES = ("offline", "online")
 
 
@@ -97,6 +98,13 @@ class EnvConfig:
     mu: float = opt(400.0, "GaussianSqueeze: centre of the performance curve")
     sigma: float = opt(200.0, "GaussianSqueeze: width of the performance curve")
     battle_regen: float = opt(0.1, "Battle: HP regenerated per turn (code 0.1, paper 0.01)")
+    battle_hp: str = opt(
+        "float",
+        "Battle: HP model, the reference's float HP (a hit can leave a ~1e-16 residue that survives) or "
+        "exact integer tenths",
+        choices=("float", "exact"),
+    )
+    battle_kill_bonus: float = opt(0.0, "Battle: reward per kill on top of the hit's +1 (code 0, paper 1)")
     warehouse_start: str = opt(
         "dropoff",
         "Warehouse: start cells, drop-off cells (code) or work stations (paper)",
@@ -107,7 +115,7 @@ class EnvConfig:
         if family == "gaussian-squeeze":
             return {"mu": self.mu, "sigma": self.sigma}
         if family == "battle":
-            return {"regen": self.battle_regen}
+            return {"regen": self.battle_regen, "hp": self.battle_hp, "kill_bonus": self.battle_kill_bonus}
         if family == "warehouse":
             return {"start": self.warehouse_start}
         return {}
@@ -145,7 +153,13 @@ class AlgoConfig:
     )
     ppo_clip: float = opt(0.2, "PPO clip range")
     lr: float = opt(1e-3, "Adam learning rate of every network")
-    grad_clip: float = opt(1.0, "L2 norm the gradients are clipped to")
+    clip_critic: float = opt(1.0, "L2 norm the critic's gradient (Q-net + operator) is clipped to (0: off)")
+    clip_actor: float = opt(
+        0.0, "L2 norm the actor's gradient is clipped to (0: off, as the reference's clip has no effect)"
+    )
+    clip_meta: float = opt(
+        0.0, "L2 norm MetaGrad's gradient is clipped to (0: off, as the reference's clip has no effect)"
+    )
     actor_hidden: int = opt(64, "hidden units of the actor and the local Q-network")
     critic_hidden: int = opt(128, "hidden units of the QMIX and QTRAN networks")
     importance_clip: float = opt(
@@ -157,6 +171,13 @@ class AlgoConfig:
         "returns: none (reference) or batch (float64, standardised over each batch; the critic's target "
         "and the actor's return; makes GaussianSqueeze-400/800 learn)",
         choices=RETURN_NORMS,
+    )
+    amp: str = opt(
+        "off",
+        "mixed precision of the per-agent networks' forward passes in the update (actor, local Q-net, "
+        "VASTNet trunk): off (float32, the default) or bf16 (losses, softmaxes, sampling and mixing "
+        "networks stay float32); pays off on GPUs",
+        choices=AMP_MODES,
     )
 
     def n_subteams(self, n_agents: int) -> int:
@@ -259,7 +280,12 @@ class LearnerConfig:
     keep_checkpoints: int = opt(3, "checkpoints kept in the run directory (older ones are deleted)")
     weights_bind: str = opt("tcp://127.0.0.1:5556", "ZeroMQ address to publish weights on")
     device: str = opt("auto", "training device: auto (CUDA when present), cpu or cuda", alias="device")
-    torch_threads: int = opt(1, "torch threads of the learner")
+    torch_threads: int = opt(
+        1,
+        "torch threads of the learner (0: one per core). 1 is reproducible bit for bit on any machine; "
+        "more use the cores that sync-mode actors leave idle during an update, but float results then "
+        "depend on the thread count (reduction order)",
+    )
     read_timeout_s: float = opt(1.0, "one blocking Redis read at most this long, then re-check stop flags")
     metrics_port: int = opt(0, "Prometheus port (0: a free port)")
     resume: str = opt(
@@ -370,6 +396,8 @@ class Config:
             raise ConfigError("learner.queue_updates must be >= 0")
         if self.actors < 1:
             raise ConfigError("actors must be >= 1")
+        if min(self.algo.clip_critic, self.algo.clip_actor, self.algo.clip_meta) < 0:
+            raise ConfigError("algo.clip_critic, clip_actor and clip_meta must be >= 0 (0: off)")
         if self.actor.id < -1:
             raise ConfigError(f"actor.id must be >= 0, or -1 to claim one from Redis; got {self.actor.id}")
         if self.actor.id == -1 and self.learner.mode == "sync":
@@ -378,6 +406,8 @@ class Config:
             )
         if self.run.updates < 0 or self.run.minutes < 0:
             raise ConfigError("run.updates and run.minutes must be >= 0")
+        if self.learner.torch_threads < 0:
+            raise ConfigError("learner.torch_threads must be >= 0 (0: one per core)")
         if min(self.learner.eval_every, self.learner.checkpoint_every, self.learner.keep_every) < 0:
             raise ConfigError("learner.eval_every, checkpoint_every and keep_every must be >= 0")
         if self.learner.keep_checkpoints < 1:
@@ -448,6 +478,13 @@ def iter_fields(obj: Any, prefix: str = ""):
             yield from iter_fields(value, f"{prefix}{f.name}.")
         else:
             yield f"{prefix}{f.name}", f, value
+
+
+def learner_threads(cfg: Config) -> int:
+    """`learner.torch_threads` resolved: 0 means one per core this process may run on."""
+    if cfg.learner.torch_threads > 0:
+        return cfg.learner.torch_threads
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _field_types(cls: type) -> dict[str, Any]:

@@ -106,9 +106,18 @@ def wh_reset(rng, pos, items, starts, distinct):
             _wh_new_order(rng, b, items, i)
 
 
+# Columns of the per-copy Warehouse event counters (episode totals), in this order.
+WAREHOUSE_EVENTS = (
+    "collisions",  # a move into a wall or an occupied cell (-0.5)
+    "dropoffs",  # a successful DROPOFF: an item or the final drop-off (+1)
+    "moves_blocked",  # a move the graph does not allow, or off the grid (free, no effect)
+)
+
+
 @njit(cache=True)
-def wh_step(rng, pos, items, t, done, completed, actions, types, moves, fixed_order, t_limit, reward):
-    """One step of every copy (reference-spec §1.1 'Dynamics and collision order' and 'Rewards')."""
+def wh_step(rng, pos, items, t, done, completed, events, actions, types, moves, fixed_order, t_limit, reward):
+    """One step of every copy (reference-spec §1.1 'Dynamics and collision order' and 'Rewards');
+    events[b] accumulates the WAREHOUSE_EVENTS of the episode."""
     n_copies, n = pos.shape[0], pos.shape[1]
     w, h = types.shape[0], types.shape[1]
     occ = np.zeros((w, h), dtype=np.int32)  # kept all-zero between copies
@@ -128,17 +137,18 @@ def wh_step(rng, pos, items, t, done, completed, actions, types, moves, fixed_or
             x = pos[b, i, 0]
             y = pos[b, i, 1]
             if 1 <= a <= 4:
-                if moves[x, y] & (1 << (a - 1)):
-                    nx = x + _DX[a]
-                    ny = y + _DY[a]
-                    if 0 <= nx < w and 0 <= ny < h:
-                        if types[nx, ny] < 0 or occ[nx, ny] > 0:
-                            r -= 0.5
-                        else:
-                            occ[x, y] -= 1
-                            occ[nx, ny] += 1
-                            pos[b, i, 0] = nx
-                            pos[b, i, 1] = ny
+                nx = x + _DX[a]
+                ny = y + _DY[a]
+                if not (moves[x, y] & (1 << (a - 1))) or nx < 0 or nx >= w or ny < 0 or ny >= h:
+                    events[b, 2] += 1
+                elif types[nx, ny] < 0 or occ[nx, ny] > 0:
+                    r -= 0.5
+                    events[b, 0] += 1
+                else:
+                    occ[x, y] -= 1
+                    occ[nx, ny] += 1
+                    pos[b, i, 0] = nx
+                    pos[b, i, 1] = ny
             elif a == 5:
                 ty = types[x, y]
                 left = items[b, i, 0] + items[b, i, 1] + items[b, i, 2] + items[b, i, 3]
@@ -146,8 +156,10 @@ def wh_step(rng, pos, items, t, done, completed, actions, types, moves, fixed_or
                     if 2 <= ty <= 5 and items[b, i, ty - 2] > 0:
                         items[b, i, ty - 2] -= 1
                         r += 1.0
+                        events[b, 1] += 1
                 elif ty == 0:
                     r += 1.0
+                    events[b, 1] += 1
                     n_completed += 1
                     _wh_new_order(rng, b, items, i)
         r -= 0.01 * (n - n_completed)
@@ -233,6 +245,23 @@ def wh_state(pos, items, types, out):
 
 # -------------------------------------------------------------------------------------------------- Battle
 
+# Columns of the per-copy Battle event counters (episode totals), in this order.
+BATTLE_EVENTS = (
+    "opponents_killed",
+    "agents_killed",
+    "agent_hits",  # an agent's ATTACK hit an opponent (+1)
+    "agent_failed_attacks",  # an agent's ATTACK on a cell no opponent stood on at the start of the step (-0.1)
+    "agent_attacks_no_alive_target",  # opponents stood there, but all died earlier in the step (0)
+    "opponent_hits",  # an opponent hit an agent (-0.5)
+    "opponent_attacks_empty_cell",  # an opponent drew ATTACK from the all-six-actions list (no effect)
+    "agent_residue_survivals",  # a hit left an agent alive with HP below 1e-9 (float HP only)
+    "opponent_residue_survivals",
+)
+_E_OPP_KILLED, _E_AGENT_KILLED, _E_AGENT_HIT, _E_AGENT_MISS, _E_AGENT_LATE = 0, 1, 2, 3, 4
+_E_OPP_HIT, _E_OPP_EMPTY, _E_AGENT_RESIDUE, _E_OPP_RESIDUE = 5, 6, 7, 8
+RESIDUE_HP = 1e-9  # "a residue": alive with less HP than this (the float-HP runs reach about 1e-16..1e-14)
+_ULP1 = 4503599627370496.0  # 2^52: residues are multiples of 2^-52 (the spacing of floats in [1, 2))
+
 
 @njit(cache=True, inline="always")
 def _bt_move(px, py, a, w, h):
@@ -245,7 +274,8 @@ def _bt_move(px, py, a, w, h):
 
 @njit(cache=True, inline="always")
 def _bt_bucket(xy, hp, h, cells, start, members):
-    """Counting sort of the alive units by cell: members[start[c]:start[c+1]] are the units on cell c."""
+    """Counting sort of the alive units by cell: members[start[c]:start[c+1]] are the units on cell c,
+    in id order."""
     n = xy.shape[0]
     start[:] = 0
     for j in range(n):
@@ -263,7 +293,7 @@ def _bt_bucket(xy, hp, h, cells, start, members):
 
 @njit(cache=True, inline="always")
 def _bt_hit(hp, j, damage):
-    """Take `damage` from unit j (HP floored at 0); True if this hit killed it."""
+    """Take `damage` from unit j, HP floored at 0 (the reference's max(0, hp - 1)); True if it died."""
     hp[j] -= damage
     if hp[j] <= 0:
         hp[j] = 0
@@ -294,8 +324,9 @@ def _bt_pick_alive(rng, b, hp, members, lo, hi):
 def bt_candidates(count, x, y, w):
     """Opponent move candidates as counts (north, south, west, east) (reference-spec §1.2, phase 2).
 
-    The list starts as [WEST] when x >= W/2; every cell of the 7x7 view holding an alive agent adds
-    EAST/WEST by the sign of dx and NORTH/SOUTH by the sign of dy. All zero means "all 6 actions".
+    The list starts as [WEST] when x >= W/2; every cell of the 7x7 view holding an agent (of the map
+    built after phase 1) adds EAST/WEST by the sign of dx and NORTH/SOUTH by the sign of dy. All zero
+    means "all 6 actions".
     """
     h = count.shape[1]
     nn = ns = ne = 0
@@ -319,20 +350,65 @@ def bt_candidates(count, x, y, w):
     return nn, ns, nw, ne
 
 
+@njit(cache=True, inline="always")
+def _bt_rect(sat, x0, x1, y0, y1, w, h):
+    """Occupied cells in [x0, x1] x [y0, y1] (clipped to the grid), from the summed-area table `sat`."""
+    x0 = max(x0, 0)
+    y0 = max(y0, 0)
+    x1 = min(x1, w - 1)
+    y1 = min(y1, h - 1)
+    if x0 > x1 or y0 > y1:
+        return 0
+    return sat[x1 + 1, y1 + 1] - sat[x0, y1 + 1] - sat[x1 + 1, y0] + sat[x0, y0]
+
+
+@njit(cache=True, inline="always")
+def _bt_fast_candidates(sat, x, y, w, h):
+    """`bt_candidates` from a summed-area table of the occupied cells: four rectangle counts instead of a
+    7x7 scan (the map is fixed for the whole opponent phase, so the table is built once per step)."""
+    nn = _bt_rect(sat, x - 3, x + 3, y + 1, y + 3, w, h)
+    ns = _bt_rect(sat, x - 3, x + 3, y - 3, y - 1, w, h)
+    nw = _bt_rect(sat, x - 3, x - 1, y - 3, y + 3, w, h) + (1 if 2 * x >= w else 0)
+    ne = _bt_rect(sat, x + 1, x + 3, y - 3, y + 3, w, h)
+    return nn, ns, nw, ne
+
+
 @njit(cache=True)
-def bt_step(rng, axy, ahp, oxy, ohp, t, done, kills, actions, w, h, hp_max, damage, regen, t_limit,
-            fixed_order, reward):  # fmt: skip
+def bt_summed_area(count, sat):
+    """sat[x + 1, y + 1] = number of cells (x' <= x, y' <= y) with count > 0; row 0 and column 0 stay 0."""
+    w, h = count.shape
+    for x in range(w):
+        run = 0
+        for y in range(h):
+            if count[x, y] > 0:
+                run += 1
+            sat[x + 1, y + 1] = sat[x, y + 1] + run
+
+
+@njit(cache=True)
+def bt_fast_candidates(sat, x, y, w, h):
+    """`_bt_fast_candidates` for tests."""
+    return _bt_fast_candidates(sat, x, y, w, h)
+
+
+@njit(cache=True)
+def bt_step(rng, axy, ahp, oxy, ohp, t, done, events, actions, w, h, hp_max, damage, regen, kill_bonus,
+            t_limit, fixed_order, reward):  # fmt: skip
     """One step of every copy: shuffled agent phase, then opponents in id order (reference-spec §1.2).
 
-    HP is integer in units of 1/U HP (U = 10 for the code's 0.1 regeneration), so healing and damage are
-    exact. kills[b] = (opponents killed, agents killed) this episode.
+    HP arrays are either float64 HP (the reference's float semantics: hp = max(0, hp - 1) per hit,
+    min(3, hp + 0.1) per heal, alive while hp > 0, residues included) with damage 1.0, regen 0.1 and
+    hp_max 3.0, or int64 counts of 1/U HP (exact tenths) with damage U, regen 1 and hp_max 3U: the same
+    code compiles for both. An agent's kill earns kill_bonus on top of the hit's +1 (the code: 0; the
+    paper's "kills are rewarded": 1). events[b] accumulates the BATTLE_EVENTS of the episode.
     """
     n_copies, n = axy.shape[0], axy.shape[1]
     cells = w * h
     perm = np.empty(n, dtype=np.int64)
     start = np.zeros(cells + 1, dtype=np.int64)
     members = np.empty(n, dtype=np.int64)
-    count = np.zeros((w, h), dtype=np.int32)  # alive agents per cell in phase 2; all-zero between copies
+    count = np.zeros((w, h), dtype=np.int32)  # alive agents per cell after phase 1; all-zero between copies
+    sat = np.zeros((w + 1, h + 1), dtype=np.int32)  # summed-area table of the cells count > 0
     for b in range(n_copies):
         if done[b]:
             reward[b] = 0.0
@@ -354,17 +430,27 @@ def bt_step(rng, axy, ahp, oxy, ohp, t, done, kills, actions, w, h, hp_max, dama
                 lo, hi = start[c], start[c + 1]
                 if lo == hi:
                     r -= 0.1
+                    events[b, _E_AGENT_MISS] += 1
                 else:
                     j = _bt_pick_alive(rng, b, ohp[b], members, lo, hi)
                     if j >= 0:
                         r += 1.0
+                        events[b, _E_AGENT_HIT] += 1
                         if _bt_hit(ohp[b], j, damage):
-                            kills[b, 0] += 1
-        # phase 2: opponents in id order, against the agents' post-phase-1 positions
+                            events[b, _E_OPP_KILLED] += 1
+                            r += kill_bonus
+                        elif ohp[b, j] < RESIDUE_HP:
+                            events[b, _E_OPP_RESIDUE] += 1
+                    else:
+                        events[b, _E_AGENT_LATE] += 1
+        # phase 2: opponents in id order, against the agents' post-phase-1 positions. The map of agents
+        # they move towards is built once here and not updated when an opponent kills an agent (as in
+        # the reference): a dead agent still attracts the opponents after its killer in this step.
         _bt_bucket(axy[b], ahp[b], h, cells, start, members)
         for i in range(n):
             if ahp[b, i] > 0:
                 count[axy[b, i, 0], axy[b, i, 1]] += 1
+        bt_summed_area(count, sat)
         hits = 0
         for j in range(n):
             if ohp[b, j] <= 0:
@@ -378,14 +464,18 @@ def bt_step(rng, axy, ahp, oxy, ohp, t, done, kills, actions, w, h, hp_max, dama
                 i = _bt_pick_alive(rng, b, ahp[b], members, lo, hi)
                 if i >= 0:
                     hits += 1
+                    events[b, _E_OPP_HIT] += 1
                     if _bt_hit(ahp[b], i, damage):
-                        kills[b, 1] += 1
-                        count[x, y] -= 1
+                        events[b, _E_AGENT_KILLED] += 1
+                    elif ahp[b, i] < RESIDUE_HP:
+                        events[b, _E_AGENT_RESIDUE] += 1
                 continue
-            nn, ns, nw, ne = bt_candidates(count, x, y, w)
+            nn, ns, nw, ne = _bt_fast_candidates(sat, x, y, w, h)
             total = nn + ns + nw + ne
             if total == 0:
                 a = _randint(rng, b, 6)
+                if a == 5:
+                    events[b, _E_OPP_EMPTY] += 1
             else:
                 u = _randint(rng, b, total)
                 if u < nn:
@@ -398,9 +488,8 @@ def bt_step(rng, axy, ahp, oxy, ohp, t, done, kills, actions, w, h, hp_max, dama
                     a = 4
             if 1 <= a <= 4:
                 oxy[b, j, 0], oxy[b, j, 1] = _bt_move(x, y, a, w, h)
-        for i in range(n):
-            if ahp[b, i] > 0:
-                count[axy[b, i, 0], axy[b, i, 1]] = 0
+        for i in range(n):  # every agent's cell, killed ones included: phase 2 never clears an entry
+            count[axy[b, i, 0], axy[b, i, 1]] = 0
         r -= 0.5 * hits
         t[b] += 1
         agents_left = 0
@@ -416,26 +505,52 @@ def bt_step(rng, axy, ahp, oxy, ohp, t, done, kills, actions, w, h, hp_max, dama
 
 
 @njit(cache=True)
-def bt_observe(axy, ahp, oxy, ohp, w, h, hp_scale, out):
+def bt_hp_codes(hp, scale, residue_base, residue_max, out):
+    """The wire code of every unit's HP (M, N): 0 dead, round(hp * scale) in 1..3U, or for a float
+    residue (alive below 1/(2U) HP) residue_base + its size in units of 2^-52 (capped at residue_max).
+
+    scale is U for float HP and 1 for integer HP (already in units of 1/U).
+    """
+    for m in range(hp.shape[0]):
+        for i in range(hp.shape[1]):
+            v = hp[m, i]
+            if v <= 0:
+                out[m, i] = 0
+                continue
+            u = int(v * scale + 0.5)
+            if u >= 1:
+                out[m, i] = u
+            else:
+                k = int(v * _ULP1 + 0.5)
+                out[m, i] = residue_base + min(max(k, 1), residue_max)
+
+
+@njit(cache=True)
+def bt_observe(axy, acode, oxy, ocode, table, w, h, out):
     """Local 7x7 views (M, N, 4*7*7) flattened as [c][3+dx][3+dy]; dead agents see all zeros.
 
-    hp_scale = 3U turns integer HP units into HP / 3.
+    HP enters as wire codes, table[code] = float32(HP / 3). Cell sums are float32 sums in unit-id order,
+    exactly as the reference adds HP / 3 unit by unit into its float32 tensor; the own cell's c1 sums
+    the other agents there in id order (not total - own, which rounds differently).
     """
     m_rows, n = axy.shape[0], axy.shape[1]
     n_opp = oxy.shape[1]
-    agrid = np.zeros((w, h), dtype=np.int64)
-    ogrid = np.zeros((w, h), dtype=np.int64)
-    inv = 1.0 / hp_scale
+    cells = w * h
+    agrid = np.zeros((w, h), dtype=np.float32)
+    ogrid = np.zeros((w, h), dtype=np.float32)
+    start = np.zeros(cells + 1, dtype=np.int64)
+    members = np.empty(n, dtype=np.int64)
     for m in range(m_rows):
         for i in range(n):
-            if ahp[m, i] > 0:
-                agrid[axy[m, i, 0], axy[m, i, 1]] += ahp[m, i]
+            if acode[m, i] > 0:
+                agrid[axy[m, i, 0], axy[m, i, 1]] += table[acode[m, i]]
         for j in range(n_opp):
-            if ohp[m, j] > 0:
-                ogrid[oxy[m, j, 0], oxy[m, j, 1]] += ohp[m, j]
+            if ocode[m, j] > 0:
+                ogrid[oxy[m, j, 0], oxy[m, j, 1]] += table[ocode[m, j]]
+        _bt_bucket(axy[m], acode[m], h, cells, start, members)
         for i in range(n):
             o = out[m, i]
-            own = ahp[m, i]
+            own = acode[m, i]
             if own <= 0:
                 o[:] = 0.0
                 continue
@@ -452,32 +567,35 @@ def bt_observe(axy, ahp, oxy, ohp, w, h, hp_scale, out):
                         o[98 + j] = 0.0
                         o[147 + j] = 1.0
                     else:
-                        o[49 + j] = agrid[cx, cy] * inv
-                        o[98 + j] = ogrid[cx, cy] * inv
+                        o[49 + j] = agrid[cx, cy]
+                        o[98 + j] = ogrid[cx, cy]
                         o[147 + j] = 0.0
-            o[24] = own * inv
-            o[49 + 24] = (agrid[x, y] - own) * inv
+            o[24] = table[own]
+            c = x * h + y
+            others = np.float32(0.0)
+            for q in range(start[c], start[c + 1]):
+                if members[q] != i:
+                    others += table[acode[m, members[q]]]
+            o[49 + 24] = others
         for i in range(n):
-            agrid[axy[m, i, 0], axy[m, i, 1]] = 0
+            agrid[axy[m, i, 0], axy[m, i, 1]] = 0.0
         for j in range(n_opp):
-            ogrid[oxy[m, j, 0], oxy[m, j, 1]] = 0
+            ogrid[oxy[m, j, 0], oxy[m, j, 1]] = 0.0
 
 
 @njit(cache=True)
-def bt_state(axy, ahp, oxy, ohp, w, h, hp_scale, out):
-    """Global state (M, 2*W*H): per-cell sums of HP / 3 of alive agents (c0) and opponents (c1)."""
+def bt_state(axy, acode, oxy, ocode, table, w, h, out):
+    """Global state (M, 2*W*H): per-cell float32 sums, in id order, of HP / 3 of alive agents (c0) and
+    opponents (c1); HP enters as wire codes, table[code] = float32(HP / 3)."""
     m_rows, n = axy.shape[0], axy.shape[1]
     n_opp = oxy.shape[1]
     plane = w * h
-    grid = np.zeros(2 * plane, dtype=np.int64)
-    inv = 1.0 / hp_scale
     for m in range(m_rows):
+        o = out[m]
+        o[:] = 0.0
         for i in range(n):
-            if ahp[m, i] > 0:
-                grid[axy[m, i, 0] * h + axy[m, i, 1]] += ahp[m, i]
+            if acode[m, i] > 0:
+                o[axy[m, i, 0] * h + axy[m, i, 1]] += table[acode[m, i]]
         for j in range(n_opp):
-            if ohp[m, j] > 0:
-                grid[plane + oxy[m, j, 0] * h + oxy[m, j, 1]] += ohp[m, j]
-        for c in range(2 * plane):
-            out[m, c] = grid[c] * inv
-            grid[c] = 0
+            if ocode[m, j] > 0:
+                o[plane + oxy[m, j, 0] * h + oxy[m, j, 1]] += table[ocode[m, j]]

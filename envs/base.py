@@ -97,6 +97,9 @@ class BatchedEnv(Protocol):
     def metric(self) -> np.ndarray:  # (B,) float64 domain metric accumulated this episode
         ...
 
+    def event_counts(self) -> dict[str, np.ndarray]:  # name -> (B,) int64 episode totals of domain events
+        ...
+
 
 class EnvFamily(Protocol):
     """What a domain module exposes to the registry (see envs/registry.py)."""

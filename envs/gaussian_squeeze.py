@@ -54,11 +54,13 @@ class GaussianSqueezeEnv:
         self._sigma = spec.options["sigma"]
         self._done = np.zeros(batch_size, dtype=bool)
         self._metric = np.zeros(batch_size, dtype=np.float64)
+        self._allocation = np.zeros(batch_size, dtype=np.int64)
         self._ids = np.tile(np.arange(spec.n_agents, dtype=np.int64), (batch_size, 1))
 
     def reset(self, seed: int) -> None:  # deterministic domain: the seed is accepted for the protocol
         self._done[:] = False
         self._metric[:] = 0.0
+        self._allocation[:] = 0
 
     def observe(self) -> Features:
         return Features(dense=None, onehot=self._ids)
@@ -85,11 +87,16 @@ class GaussianSqueezeEnv:
         # to float32 as the reference does unless `algo.return_norm` asks for the exact value
         reward = np.where(self._done, 0.0, gs)
         self._metric = np.where(self._done, self._metric, gs)
+        self._allocation = np.where(self._done, self._allocation, total)
         self._done[:] = True
         return StepResult(team_reward=reward, done=self._done.copy())
 
     def metric(self) -> np.ndarray:
         return self._metric.copy()
+
+    def event_counts(self) -> dict[str, np.ndarray]:
+        """The episode's joint allocation x = sum of the actions, (B,) int64."""
+        return {"allocation": self._allocation.copy()}
 
 
 def make_env(spec: EnvSpec, batch_size: int) -> GaussianSqueezeEnv:

@@ -5,7 +5,9 @@ of a new or resized domain is "does random play look as expected"). Intervals ar
 confidence intervals of the mean, mean ± 1.96 · s / sqrt(n) with the sample standard deviation s
 (ddof = 1); with fewer than two episodes the interval is the single value.
 
-Policies: "random" (uniform actions) and "noop" (action 0 everywhere).
+Policies: "random" (uniform actions) and "noop" (action 0 everywhere). Besides the metric, the team return
+and the episode length, every domain event the env counts (`event_counts()`: collisions and drop-offs,
+hits, kills and residue survivals, the allocation) is summarized the same way.
 
 Command line (`vast env-stats`): --env NAME --episodes K [--policy random] [--seed S] [--json].
 """
@@ -24,7 +26,7 @@ from vast.envs.registry import make_env, make_spec
 
 POLICIES = ("random", "noop")
 Z95 = 1.959963984540054
-MAX_BATCH = 64
+DEFAULT_BATCH = 64
 
 
 def summarize(values: np.ndarray) -> dict[str, Any]:
@@ -36,20 +38,27 @@ def summarize(values: np.ndarray) -> dict[str, Any]:
     return {"mean": mean, "std": std, "ci95": [mean - half, mean + half], "n": n}
 
 
-def env_stats(
-    name: str, episodes: int, policy: str = "random", seed: int = 0, **options: Any
-) -> dict[str, Any]:
-    """Play `episodes` episodes (batched, up to 64 copies at once) and summarize them."""
+def play_episodes(
+    name: str,
+    episodes: int,
+    policy: str = "random",
+    seed: int = 0,
+    batch: int = DEFAULT_BATCH,
+    **options: Any,
+) -> dict[str, np.ndarray]:
+    """Per-episode arrays of `episodes` episodes played `batch` copies at a time: "metric", "return"
+    (undiscounted team return, float64 sum of the float32 team rewards), "length", and every domain
+    event count (`env.event_counts()`). Deterministic in (name, episodes, policy, seed, batch)."""
     if policy not in POLICIES:
         raise ValueError(f"policy must be one of {POLICIES}, got {policy!r}")
-    if episodes < 1:
-        raise ValueError("need at least one episode")
+    if episodes < 1 or batch < 1:
+        raise ValueError("need at least one episode and one copy")
     spec = make_spec(name, **options)
     rng = np.random.default_rng(seed)
-    metrics, returns, lengths = [], [], []
-    chunk = 0
-    while len(metrics) < episodes:
-        b = min(MAX_BATCH, episodes - len(metrics))
+    chunks: list[dict[str, np.ndarray]] = []
+    played, chunk = 0, 0
+    while played < episodes:
+        b = min(batch, episodes - played)
         env = make_env(spec, b)
         env.reset(seed * 1_000_003 + chunk)
         ret = np.zeros(b)
@@ -66,10 +75,23 @@ def env_stats(
             done |= result.done
             if done.all():
                 break
-        metrics += env.metric().tolist()
-        returns += ret.tolist()
-        lengths += length.tolist()
+        chunks.append({"metric": env.metric(), "return": ret, "length": length, **env.event_counts()})
+        played += b
         chunk += 1
+    return {key: np.concatenate([c[key] for c in chunks]) for key in chunks[0]}
+
+
+def env_stats(
+    name: str,
+    episodes: int,
+    policy: str = "random",
+    seed: int = 0,
+    batch: int = DEFAULT_BATCH,
+    **options: Any,
+) -> dict[str, Any]:
+    """Play `episodes` episodes (batched) and summarize the metric, return, length and event counts."""
+    spec = make_spec(name, **options)
+    per_episode = play_episodes(name, episodes, policy, seed, batch, **options)
     return {
         "env": spec.name,
         "episodes": episodes,
@@ -77,9 +99,7 @@ def env_stats(
         "seed": seed,
         "metric_name": spec.metric_name,
         "interval": "95% normal approximation of the mean: mean +- 1.96 s / sqrt(n)",
-        "metric": summarize(np.array(metrics)),
-        "return": summarize(np.array(returns)),
-        "length": summarize(np.array(lengths)),
+        **{key: summarize(values) for key, values in per_episode.items()},
     }
 
 
@@ -88,11 +108,13 @@ def format_table(stats: dict[str, Any]) -> str:
         f"{stats['env']}: {stats['episodes']} episodes, policy {stats['policy']}, seed {stats['seed']}",
         f"{'':<28} {'mean':>12} {'std':>12} {'95% CI':>28}",
     ]
-    for key, label in (
-        ("metric", stats["metric_name"]),
-        ("return", "team return (undiscounted)"),
-        ("length", "episode length"),
-    ):
+    labels = {
+        "metric": stats["metric_name"],
+        "return": "team return (undiscounted)",
+        "length": "episode length",
+    }
+    events = [key for key, value in stats.items() if isinstance(value, dict) and key not in labels]
+    for key, label in [*labels.items(), *((key, key.replace("_", " ")) for key in events)]:
         s = stats[key]
         ci = f"[{s['ci95'][0]:.4g}, {s['ci95'][1]:.4g}]"
         lines.append(f"{label:<28} {s['mean']:>12.4g} {s['std']:>12.4g} {ci:>28}")
@@ -108,9 +130,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--episodes", type=int, default=100)
     p.add_argument("--policy", default="random", choices=POLICIES)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="environment copies played at once")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     args = p.parse_args(argv)
-    stats = env_stats(args.env, args.episodes, args.policy, args.seed)
+    stats = env_stats(args.env, args.episodes, args.policy, args.seed, args.batch)
     print(json.dumps(stats, indent=2) if args.json else format_table(stats))
     return 0
 

@@ -24,6 +24,7 @@ OBS_SHAPE = (5, 5, 5)  # (channels, x, y)
 EPISODE_LIMIT = 50
 GAMMA = 0.95
 STARTS = ("dropoff", "stations")
+EVENTS = k.WAREHOUSE_EVENTS
 
 
 def make_spec(n_agents: int, start: str = "dropoff", **_: Any) -> EnvSpec:
@@ -69,6 +70,7 @@ class WarehouseEnv:
         self.t = np.zeros(b, dtype=np.int64)
         self.done = np.zeros(b, dtype=bool)
         self.completed = np.zeros(b, dtype=np.int64)
+        self.events = np.zeros((b, len(EVENTS)), dtype=np.int64)  # episode totals, columns EVENTS
         self._rng = k.seed_streams(0, b)
         self._no_order = np.full(1, -1, dtype=np.int64)
         self.fixed_order: np.ndarray | None = None  # tests only: force the processing order (N,)
@@ -80,6 +82,7 @@ class WarehouseEnv:
         self.t[:] = 0
         self.done[:] = False
         self.completed[:] = 0
+        self.events[:] = 0
 
     def observe(self) -> Features:
         out = np.empty((self.batch_size, self.spec.n_agents, self.spec.obs_dense_dim), dtype=np.float32)
@@ -107,7 +110,7 @@ class WarehouseEnv:
         actions = checked_actions(actions, self.batch_size, self.spec.n_agents)
         order = self._no_order if self.fixed_order is None else np.asarray(self.fixed_order, dtype=np.int64)
         k.wh_step(
-            self._rng, self.pos, self.items, self.t, self.done, self.completed,
+            self._rng, self.pos, self.items, self.t, self.done, self.completed, self.events,
             actions, self._types, self._moves, order,
             self.spec.episode_limit, self._reward,
         )  # fmt: skip
@@ -115,6 +118,12 @@ class WarehouseEnv:
 
     def metric(self) -> np.ndarray:
         return self.completed.astype(np.float64)
+
+    def event_counts(self) -> dict[str, np.ndarray]:
+        """Episode totals of every event in EVENTS and of completed orders, (B,) int64 each."""
+        counts = {name: self.events[:, c].copy() for c, name in enumerate(EVENTS)}
+        counts["completed_orders"] = self.completed.copy()
+        return counts
 
     def set_world(self, copy: int, positions: Any = None, items: Any = None, t: int | None = None) -> None:
         """Tests and demos: place robots (N, 2) and set bucket-0 item counts (N, 4) of types 2..5."""

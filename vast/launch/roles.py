@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from vast.common import logs
-from vast.common.config import Config, ConfigError, redact_url
+from vast.common.config import Config, ConfigError, learner_threads, redact_url
 from vast.common.heartbeat import Heartbeat
 from vast.common.lifecycle import StopFlag
 from vast.common.metrics import RoleMetrics
@@ -47,7 +47,7 @@ ROLES: dict[str, RoleEntry] = {
         "vast.learner.role:LearnerRole",
         lambda c: c.learner.metrics_port,
         lambda c: "0",
-        lambda c: max(1, c.learner.torch_threads),
+        learner_threads,
     ),
 }
 

@@ -32,6 +32,8 @@ def test_precedence_file_env_flags(tmp_path):
         ({"algo.algo": "qtran", "algo.assign": "spatial"}, "needs --algo vast"),
         ({"run.seed": "abc"}, "bad value for run.seed"),
         ({"env.name": "chess-8"}, "unknown environment"),
+        ({"env.battle_hp": "double"}, "env.battle_hp must be one of"),
+        ({"algo.clip_actor": "-1"}, "clip_actor"),
         ({"actor.id": "-2"}, "actor.id must be >= 0, or -1"),
         ({"actor.id": "-1"}, "needs learner.mode async"),
     ],
@@ -57,6 +59,25 @@ def test_flat_methods_imply_operator_and_identity_assignment():
     vast = resolve(None, {"algo.eta": "0.25"}, environ={})
     assert (vast.algo.mixer, vast.algo.assign) == ("qtran", "metagrad")
     assert vast.algo.n_subteams(200) == 50 and vast.algo.n_subteams(16) == 4 and vast.algo.n_subteams(4) == 1
+
+
+def test_reference_defaults_and_their_options_reach_env_and_algo():
+    """By default Battle plays the reference's float HP and only the critic is clipped (issue 8)."""
+    cfg = resolve(None, {"env.name": "battle-20"}, environ={})
+    assert cfg.env.spec().options == {"regen": 0.1, "hp": "float", "kill_bonus": 0.0}
+    assert (cfg.algo.clip_critic, cfg.algo.clip_actor, cfg.algo.clip_meta) == (1.0, 0.0, 0.0)
+    paper = resolve(
+        None,
+        {
+            "env.name": "battle-20",
+            "env.battle_hp": "exact",
+            "env.battle_regen": "0.01",
+            "env.battle_kill_bonus": "1",
+        },
+        environ={"VAST_ALGO__CLIP_ACTOR": "1"},
+    )
+    assert paper.env.spec().options == {"regen": 0.01, "hp": "exact", "kill_bonus": 1.0}
+    assert paper.algo.clip_actor == 1.0
 
 
 def test_saved_config_round_trips(tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from vast.envs import battle
-from vast.envs._kernels import bt_candidates
+from vast.envs._kernels import bt_candidates, bt_fast_candidates, bt_hp_codes, bt_summed_area
 from vast.envs.battle_layouts import formation_size, layout
 
 NOOP, N, S, W, E, ATTACK = range(6)
@@ -43,8 +43,9 @@ def act(env, first_actions):
     return float(result.team_reward[0]), bool(result.done[0])
 
 
-def hp(arr):
-    return np.asarray(arr, dtype=np.float64) / 10.0
+def hp(env, side=0, count=None):
+    """HP of copy 0's first `count` agents (side 0) or opponents (side 1), in HP, as a list."""
+    return env.hit_points()[side][0, :count].tolist()
 
 
 # --------------------------------------------------------------------------------------------- layouts
@@ -102,8 +103,8 @@ def test_attack_hits_one_opponent_for_one_hp_and_earns_one():
     r, _ = act(env, [ATTACK])
     # the opponent then attacks back in phase 2 (-0.5) after healing 2.0 -> 2.1
     assert r == pytest.approx(1.0 - 0.5)
-    assert hp(env.ohp[0, :2]).tolist() == [2.1, 3.0]
-    assert hp(env.ahp[0, :1]).tolist() == [2.0]
+    assert hp(env, 1, 2) == [2.1, 3.0]
+    assert hp(env, 0, 1) == [2.0]
 
 
 def test_same_step_kill_race_second_attacker_earns_zero():
@@ -113,7 +114,17 @@ def test_same_step_kill_race_second_attacker_earns_zero():
     r, done = act(env, [ATTACK, ATTACK])
     assert r == pytest.approx(1.0)  # +1 for the kill, 0 for the late attacker, no opponent hit back
     assert env.ohp[0, 0] == 0 and env.kills[0].tolist() == [1, 0] and not done
+    counts = {name: int(v[0]) for name, v in env.event_counts().items()}
+    assert counts["agent_hits"] == 1 and counts["agent_attacks_no_alive_target"] == 1
     assert env.metric()[0] == 1
+
+
+def test_the_papers_kill_reward_is_an_option():
+    """The code rewards a hit with +1 and a kill with nothing more; kill_bonus=1 gives the paper's reward."""
+    for bonus, expected in ((0.0, 1.0), (1.0, 2.0)):
+        env = make(kill_bonus=bonus)
+        scene(env, [((4, 4), 3), ((0, 0), 3)], [((4, 4), 1), ((9, 9), 3)])
+        assert act(env, [ATTACK])[0] == pytest.approx(expected)
 
 
 def test_agents_move_and_stay_on_the_grid():
@@ -127,12 +138,16 @@ def test_regeneration_is_capped_and_happens_on_the_units_own_turn():
     env = make()
     scene(env, [((0, 0), 3), ((0, 1), 2), ((0, 2), 2.9)], [((9, 9), 1.5)])
     act(env, [NOOP, NOOP, NOOP])
-    assert hp(env.ahp[0, :3]).tolist() == [3.0, 2.1, 3.0]
-    assert hp(env.ohp[0, :1]).tolist() == [1.6]
+    assert hp(env, 0, 3) == [3.0, 2.1, 3.0]
+    assert hp(env, 1, 1) == [1.6]
     paper = make(regen=0.01)
     scene(paper, [((0, 1), 2)], [((9, 9), 1.5)])
     act(paper, [NOOP])
-    assert paper.ahp[0, 0] == 201 and paper.units == 100
+    assert hp(paper, 0, 1) == [2.01] and paper.units == 100
+    exact = make(regen=0.01, hp="exact")
+    scene(exact, [((0, 1), 2)], [((9, 9), 1.5)])
+    act(exact, [NOOP])
+    assert exact.ahp[0, 0] == 201 and exact.ahp.dtype == np.int64
 
 
 # --------------------------------------------------------------------------------------- opponent phase
@@ -143,7 +158,7 @@ def test_opponent_attacks_an_agent_on_its_cell_and_does_not_move():
     scene(env, [((6, 6), 3), ((0, 0), 3)], [((6, 6), 3)])
     r, _ = act(env, [NOOP, NOOP])
     assert r == pytest.approx(-0.5)
-    assert hp(env.ahp[0, :2]).tolist() == [2.0, 3.0]
+    assert hp(env, 0, 2) == [2.0, 3.0]
     assert env.oxy[0, 0].tolist() == [6, 6]
 
 
@@ -151,7 +166,7 @@ def test_opponents_see_post_phase1_positions():
     env = make()
     scene(env, [((5, 6), 3)], [((6, 6), 3)])
     r, _ = act(env, [E])  # the agent walks onto the opponent's cell; the opponent hits it
-    assert r == pytest.approx(-0.5) and env.ahp[0, 0] == 20
+    assert r == pytest.approx(-0.5) and hp(env, 0, 1) == [2.0]
 
 
 def test_candidate_counts():
@@ -166,6 +181,21 @@ def test_candidate_counts():
     assert bt_candidates(count, 5, 5, w) == (1, 1, 1, 1)
     count[3, 5] = 1  # dx=-2: WEST again
     assert bt_candidates(count, 5, 5, w) == (1, 1, 2, 1)
+
+
+def test_summed_area_candidates_equal_the_7x7_scan():
+    """The step kernel counts candidates with a summed-area table of the occupied cells; it must give the
+    spec's scan's counts everywhere, edges and corners included."""
+    rng = np.random.default_rng(0)
+    for w in (10, 18, 7):
+        for _ in range(20):
+            count = (rng.random((w, w)) < rng.uniform(0.02, 0.5)) * rng.integers(1, 4, (w, w))
+            count = count.astype(np.int32)
+            sat = np.zeros((w + 1, w + 1), dtype=np.int32)
+            bt_summed_area(count, sat)
+            for x in range(w):
+                for y in range(w):
+                    assert bt_fast_candidates(sat, x, y, w, w) == bt_candidates(count, x, y, w)
 
 
 def move_frequencies(opponent_xy, agent_xy, copies=3000):
@@ -247,10 +277,12 @@ def test_same_seed_same_episode():
 
 
 def reference_obs(env, b, i):
-    w, h, u = env.layout.width, env.layout.height, 3 * env.units
-    out = np.zeros((4, 7, 7))
-    if env.ahp[b, i] <= 0:
-        return out.reshape(-1).astype(np.float32)
+    """The spec's observation, built as the reference builds it: float32 sums of HP / 3, unit by unit."""
+    w, h = env.layout.width, env.layout.height
+    ahp, ohp = env.hit_points()
+    out = np.zeros((4, 7, 7), dtype=np.float32)
+    if ahp[b, i] <= 0:
+        return out.reshape(-1)
     x, y = env.axy[b, i]
     for dx in range(-3, 4):
         for dy in range(-3, 4):
@@ -258,26 +290,23 @@ def reference_obs(env, b, i):
             if not (0 <= cx < w and 0 <= cy < h):
                 out[3, 3 + dx, 3 + dy] = 1
                 continue
-            others = [j for j in range(env.spec.n_agents) if j != i and env.ahp[b, j] > 0]
-            out[1, 3 + dx, 3 + dy] = (
-                sum(env.ahp[b, j] for j in others if tuple(env.axy[b, j]) == (cx, cy)) / u
-            )
-            opps = [
-                j for j in range(env.spec.n_agents) if env.ohp[b, j] > 0 and tuple(env.oxy[b, j]) == (cx, cy)
-            ]
-            out[2, 3 + dx, 3 + dy] = sum(env.ohp[b, j] for j in opps) / u
-    out[0, 3, 3] = env.ahp[b, i] / u
-    return out.reshape(-1).astype(np.float32)
+            for j in range(env.spec.n_agents):
+                if j != i and ahp[b, j] > 0 and tuple(env.axy[b, j]) == (cx, cy):
+                    out[1, 3 + dx, 3 + dy] += np.float32(ahp[b, j] / 3)
+                if ohp[b, j] > 0 and tuple(env.oxy[b, j]) == (cx, cy):
+                    out[2, 3 + dx, 3 + dy] += np.float32(ohp[b, j] / 3)
+    out[0, 3, 3] = ahp[b, i] / 3
+    return out.reshape(-1)
 
 
 def reference_state(env, b):
-    w, h, u = env.layout.width, env.layout.height, 3 * env.units
-    out = np.zeros((2, w, h))
-    for c, (xy, hps) in enumerate(((env.axy, env.ahp), (env.oxy, env.ohp))):
+    w, h = env.layout.width, env.layout.height
+    out = np.zeros((2, w, h), dtype=np.float32)
+    for c, (xy, hps) in enumerate(zip((env.axy, env.oxy), env.hit_points())):
         for j in range(env.spec.n_agents):
             if hps[b, j] > 0:
-                out[c, xy[b, j, 0], xy[b, j, 1]] += hps[b, j]
-    return (out / u).reshape(-1).astype(np.float32)
+                out[c, xy[b, j, 0], xy[b, j, 1]] += np.float32(hps[b, j] / 3)
+    return out.reshape(-1)
 
 
 def test_observation_and_state_match_the_spec_transcription():
@@ -288,9 +317,9 @@ def test_observation_and_state_match_the_spec_transcription():
         obs, state = env.observe().dense, env.state()
         for b in range(2):
             for i in range(20):
-                np.testing.assert_allclose(obs[b, i], reference_obs(env, b, i), rtol=1e-6, atol=1e-7)
+                np.testing.assert_array_equal(obs[b, i], reference_obs(env, b, i))
                 checked_dead |= env.ahp[b, i] == 0
-            np.testing.assert_allclose(state[b], reference_state(env, b), rtol=1e-6, atol=1e-7)
+            np.testing.assert_array_equal(state[b], reference_state(env, b))
         if env.step(rng.integers(0, 6, (2, 20))).done.all():
             break
     assert checked_dead
@@ -307,3 +336,85 @@ def test_observation_channels_on_a_small_scenario():
     assert o[3, :3].sum() == 21 and o[3, 3:].sum() == 0  # x < 0 is off the grid
     s = env.state().reshape(2, 10, 10)
     assert s[0, 0, 5] == pytest.approx(1.5) and s[1, 1, 6] == pytest.approx(1.1)
+
+
+# ------------------------------------------------------------------------- the reference's float HP
+
+
+def residue_scene(hp_mode):
+    """The spec's example: an agent at 1.1 HP heals nine times (to 2.000000000000001 in floats), then
+    two opponents hit it in the same step. Opponents are kept out of view until that ninth step."""
+    env = make(hp=hp_mode)
+    far = np.zeros((20, 2))
+    far[:2] = [(9, 0), (9, 1)]
+    scene(env, [((0, 9), 1.1)], [((9, 0), 3), ((9, 1), 3)])
+    for _ in range(8):
+        env.set_world(0, opp_xy=far)
+        act(env, [NOOP])
+    close = far.copy()
+    close[:2] = (0, 9)
+    env.set_world(0, opp_xy=close)
+    return env, act(env, [NOOP])
+
+
+def test_float_hp_leaves_a_residue_that_survives_a_lethal_hit():
+    env, (r, done) = residue_scene("float")
+    residue = env.ahp[0, 0]
+    assert residue == 8.881784197001252e-16 and not done and r == pytest.approx(-1.0)
+    counts = {name: int(v[0]) for name, v in env.event_counts().items()}
+    assert counts["agent_residue_survivals"] == 1 and counts["opponent_hits"] == 2
+    assert counts["agents_killed"] == 0 and env.alive()[0, 0]
+    obs = env.observe().dense[0, 0]
+    assert obs[24] == np.float32(residue / 3) and 0 < obs[24] < 1e-15  # seen alive, with HP/3 ~ 3e-16
+    assert env.wire_step()["agent_hp"][0, 0] == 30 + 4  # residue code: 3U + 4 (4 * 2^-52 HP)
+    r, done = act(env, [NOOP])  # heals to ~0.1, and the next hit kills it
+    assert done and env.kills[0].tolist() == [0, 1]
+
+
+def test_exact_hp_has_no_residue():
+    env, (_, done) = residue_scene("exact")
+    assert done and env.kills[0].tolist() == [0, 1] and env.ahp[0, 0] == 0
+    assert env.event_counts()["agent_residue_survivals"][0] == 0
+
+
+@pytest.mark.parametrize("hp_mode", battle.HP_MODES)
+def test_opponents_still_move_towards_an_agent_killed_earlier_in_their_phase(hp_mode):
+    """Opponent 0 kills agent 0; opponent 1 (x < W/2, so no default WEST) sees that agent's cell at dx = +2
+    and nothing else: its only candidate is EAST, every time (the reference's map is not updated)."""
+    env = make(batch=200, seed=2, hp=hp_mode)
+    scene(env, [((4, 5), 0.9), ((9, 9), 3)], [((4, 5), 3), ((2, 5), 3)])
+    act(env, [NOOP, NOOP])
+    assert (~env.alive()[:, 0]).all() and env.alive()[:, 1].all()
+    assert (env.oxy[:, 1] == (3, 5)).all()
+
+
+def reachable_hp(regen, steps=100):
+    """Every HP (Python floats) a unit can have within `steps` heals: one heal then any number of hits."""
+    frontier, seen = {3.0}, {3.0, 0.0}
+    for _ in range(steps):
+        nxt = set()
+        for v in frontier:
+            v = min(3.0, v + regen)
+            while v > 0:
+                nxt.add(v)
+                v = max(0.0, v - 1.0)
+        frontier = nxt - seen
+        seen |= nxt
+    return np.array(sorted(seen))
+
+
+@pytest.mark.parametrize("regen", [0.1, 0.01])
+def test_hp_codes_give_every_reachable_float_hp_its_exact_observation(regen):
+    """The wire's HP code determines float32(HP / 3), the only way HP enters observations and state,
+    for every HP the float dynamics reach in an episode: so decoding from codes is exact."""
+    values = reachable_hp(regen)
+    env = make(regen=regen)
+    codes = np.zeros((1, len(values)), dtype=np.int64)
+    top = 3 * env.units
+    bt_hp_codes(values[None], env.units, top, battle.RESIDUE_CODES, codes)
+    table = battle.hp_table(env.units)
+    np.testing.assert_array_equal(table[codes[0]], (values / 3).astype(np.float32))
+    assert ((codes[0] > 0) == (values > 0)).all()
+    residues = values[(values > 0) & (values < 1e-9)]
+    assert len(residues) == (36 if regen == 0.1 else 0)  # 1..36 x 2^-52 within 100 steps
+    assert codes.max() <= top + battle.RESIDUE_CODES

@@ -71,12 +71,20 @@ def test_contract_shapes_and_dtypes(name):
         assert arr.dtype == np.dtype(spec.wire[name_].dtype) and arr.shape == (b, *spec.wire[name_].shape)
 
 
+DECODE_OPTIONS = {"battle-20": {"regen": 0.01}, "battle-7": {"hp": "exact"}}
+RESIDUES_SEEN = ("battle-40", "battle-80")  # float HP: these seeded episodes hold surviving residues
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_decode_batch_reproduces_observe_and_state_exactly(name):
-    options = {"regen": 0.01} if name == "battle-20" else {}
-    spec, _, log = play(name, batch=3, seed=5, **options)
+    spec, _, log = play(name, batch=3, seed=5, **DECODE_OPTIONS.get(name, {}))
     t = len(log["wire"])
     wire = {k: np.stack([w[k] for w in log["wire"]], axis=1) for k in spec.wire}  # (R=B, T, ...)
+    if name in RESIDUES_SEEN:  # an agent alive with ~1e-16 HP: seen alive, with HP/3 ~ 3e-16
+        residue = wire["agent_hp"] > 30
+        assert residue.any()
+        obs = np.stack([o.dense for o in log["obs"]], axis=1)
+        assert (obs[..., 24][residue] > 0).all() and (obs[..., 24][residue] < 1e-14).all()
     obs, state = family_module(name).decode_batch(spec, wire, (3, t))
     expected_state = np.stack(log["state"], axis=1)
     np.testing.assert_array_equal(state, expected_state)
@@ -131,3 +139,27 @@ def test_rollout_and_learner_batch_use_the_wire(name):
     env = make_env(spec, 2)
     env.reset(0)
     np.testing.assert_array_equal(batch.obs.dense[:, 0].numpy(), env.observe().dense)
+
+
+@pytest.mark.parametrize(
+    "name, options",
+    [("warehouse-8", {}), ("battle-40", {}), ("battle-20", {"hp": "exact"}), ("gaussian-squeeze-200", {})],
+)
+def test_event_counts_account_for_every_reward(name, options):
+    """The domain's event counters explain the team return exactly: they count what the kernels did."""
+    from vast.envs.gaussian_squeeze import gaussian_squeeze
+    from vast.envs.stats import play_episodes
+
+    ep = play_episodes(name, 40, seed=4, batch=16, **options)
+    if name.startswith("battle"):
+        explained = ep["agent_hits"] - 0.1 * ep["agent_failed_attacks"] - 0.5 * ep["opponent_hits"]
+        assert (ep["metric"] == ep["opponents_killed"] - ep["agents_killed"]).all()
+        assert (ep["opponents_killed"] <= ep["agent_hits"]).all()
+        assert ep["agent_failed_attacks"].sum() > 0 and ep["opponent_hits"].sum() > 0
+    elif name.startswith("warehouse"):
+        steps = ep["length"] * make_spec(name).n_agents
+        explained = ep["dropoffs"] - 0.5 * ep["collisions"] - 0.01 * (steps - ep["completed_orders"])
+        assert ep["moves_blocked"].sum() > 0 and ep["collisions"].sum() > 0 and ep["dropoffs"].sum() > 0
+    else:
+        explained = gaussian_squeeze(ep["allocation"])
+    np.testing.assert_allclose(ep["return"], explained, rtol=1e-5, atol=1e-3)

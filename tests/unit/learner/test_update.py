@@ -301,6 +301,34 @@ def test_global_rng_is_left_untouched_and_init_depends_on_seed_only():
     assert all(torch.equal(x, y) for x, y in zip(params(a).values(), params(b).values()))
 
 
+def _grad_norm(params) -> float:
+    return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in params if p.grad is not None])))
+
+
+def test_clipping_per_optimiser_defaults_to_the_critic_only():
+    """The reference clips only the critic (norm 1); its actor and MetaGrad clip calls see no parameters.
+    The grad_norm metrics are the norms before clipping; the gradients the step used stay in .grad."""
+    spec = make_spec(GS)
+    kw = dict(algo="vast", mixer="qtran", assign="metagrad", eta=0.25)
+    default = algo_for(spec, seed=3, **kw)
+    out = default.update(make_batch(default, spec, seed=3))
+    assert (
+        out["grad_norm/critic"] > 1
+        and _grad_norm([*default.qnet.parameters(), *default.operator.parameters()]) <= 1.0 + 1e-5
+    )
+    assert _grad_norm(default.policy.parameters()) == pytest.approx(out["grad_norm/actor"], rel=1e-5)
+    assert _grad_norm(default.assignment.parameters()) == pytest.approx(out["grad_norm/meta"], rel=1e-5)
+    clipped = algo_for(spec, seed=3, clip_actor=0.01, clip_meta=0.01, clip_critic=0.0, **kw)
+    out2 = clipped.update(make_batch(clipped, spec, seed=3))
+    assert out2["grad_norm/actor"] == pytest.approx(out["grad_norm/actor"], rel=1e-6)  # still pre-clip
+    assert out2["grad_norm/actor"] > 0.01 and _grad_norm(clipped.policy.parameters()) == pytest.approx(
+        0.01, rel=1e-4
+    )
+    assert _grad_norm(clipped.assignment.parameters()) == pytest.approx(0.01, rel=1e-4)
+    unclipped = _grad_norm([*clipped.qnet.parameters(), *clipped.operator.parameters()])
+    assert unclipped == pytest.approx(out2["grad_norm/critic"], rel=1e-5) and unclipped > 1
+
+
 @pytest.mark.parametrize("clip, unbiased", [(10.0, True), (1.0, False)])
 def test_importance_weighted_score_has_zero_mean_only_without_truncation(clip, unbiased):
     """Why async truncates at c = 10, not 1: with a constant advantage (the reference's Â = G − Σπ·Q is far
