@@ -1,11 +1,8 @@
 """Random-policy environment throughput, single thread: agent-steps per second of step() + observe().
 
 Run as `python benchmarks/bench_envs.py [--repeats 5] [--seconds 1.0] [--batch 64] [--envs a,b,..]`.
-Counted per batch step: `step(actions)` + `observe()` (what an actor needs), plus `reset()` at episode
-starts; random actions are drawn with numpy outside the timed region (a pool of pre-drawn episodes,
-cycled). Only copies still running count (done copies are free). A second column adds `wire_step()`.
-Each cell is the median of `--repeats` timed runs of about `--seconds` each, after one warm-up episode
-(which also triggers numba compilation).
+Every named and larger instance, with targets; the measurement itself is `vast.bench.envs` (also the
+`envs` section of `vast bench`). Each cell is the median of `--repeats` timed runs of about `--seconds`.
 """
 
 from __future__ import annotations
@@ -19,13 +16,9 @@ os.environ.setdefault("MKL_NUM_THREADS", "1")
 
 import argparse
 import contextlib
-import statistics
 import sys
-import time
 
-import numpy as np
-
-from vast.envs.registry import make_env, make_spec
+from vast.bench.envs import env_rates
 
 DEFAULT_ENVS = (
     "warehouse-4",
@@ -59,42 +52,6 @@ def _one_thread(pin: bool) -> None:
         pass
 
 
-def measure(name: str, batch: int, seconds: float, with_wire: bool, seed: int = 0) -> float:
-    """Agent-steps per second over whole episodes until `seconds` of timed env work have elapsed."""
-    spec = make_spec(name)
-    env = make_env(spec, batch)
-    rng = np.random.default_rng(seed)
-    n = spec.n_agents
-    timed = 0.0
-    agent_steps = 0
-    episode = 0
-    # a pool of pre-drawn episodes' actions, cycled: drawing them is not what is measured, and for
-    # one-step episodes (GaussianSqueeze) drawing per episode would dominate the wall time
-    pool = [
-        rng.integers(0, spec.n_actions, size=(spec.episode_limit, batch, n), dtype=np.int64)
-        for _ in range(max(1, min(8, 64 // spec.episode_limit)))
-    ]
-    while episode == 0 or timed < seconds:
-        actions = pool[episode % len(pool)]
-        t0 = time.perf_counter()
-        env.reset(seed + episode)
-        active = np.ones(batch, dtype=bool)
-        count = 0
-        for t in range(spec.episode_limit):
-            env.observe()
-            if with_wire:
-                env.wire_step()
-            count += int(active.sum())
-            result = env.step(actions[t])
-            active = ~result.done
-            if not active.any():
-                break
-        timed += time.perf_counter() - t0
-        agent_steps += count * n
-        episode += 1
-    return agent_steps / timed
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--envs", default=",".join(DEFAULT_ENVS))
@@ -107,9 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"B = {args.batch} copies, one thread, median of {args.repeats} x ~{args.seconds:.1f} s")
     print(f"{'env':<22} {'step+observe':>16} {'+wire_step':>16} {'target':>12}")
     for name in args.envs.split(","):
-        measure(name, args.batch, 0.0, True)  # warm-up episode: compile / load numba caches
-        plain = statistics.median(measure(name, args.batch, args.seconds, False) for _ in range(args.repeats))
-        wire = statistics.median(measure(name, args.batch, args.seconds, True) for _ in range(args.repeats))
+        rates = env_rates(name, args.batch, args.seconds, args.repeats)
+        plain, wire = rates["agent_steps_per_s"], rates["with_wire_per_s"]
         target = TARGETS.get(name)
         mark = "" if target is None else f"{target:>12,}" + (" ok" if plain >= target else " MISS")
         print(f"{name:<22} {plain:>16,.0f} {wire:>16,.0f} {mark}")

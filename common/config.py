@@ -28,6 +28,7 @@ if typing.TYPE_CHECKING:
 
 MODES = ("sync", "async")
 RETURN_NORMS = ("none", "batch")
+AMP_MODES = ("off", "bf16")
 WANDB_MODES = ("offline", "online")
 
 
@@ -171,6 +172,13 @@ class AlgoConfig:
         "and the actor's return; makes GaussianSqueeze-400/800 learn)",
         choices=RETURN_NORMS,
     )
+    amp: str = opt(
+        "off",
+        "mixed precision of the per-agent networks' forward passes in the update (actor, local Q-net, "
+        "VASTNet trunk): off (float32, the default) or bf16 (losses, softmaxes, sampling and mixing "
+        "networks stay float32); pays off on GPUs",
+        choices=AMP_MODES,
+    )
 
     def n_subteams(self, n_agents: int) -> int:
         if self.algo != "vast":
@@ -218,7 +226,11 @@ class ActorConfig:
         alias="actor-id",
     )
     batch_envs: int = opt(0, "environment copies per actor (0: its share of a sync batch)")
-    replay_addr: str = opt("tcp://127.0.0.1:5555", "ZeroMQ address episodes are sent to")
+    replay_addr: str = opt(
+        "tcp://127.0.0.1:5555",
+        "ZeroMQ address episodes are sent to; several replay replicas: comma-separated addresses, which "
+        "the actor's socket serves in turn (resends may reach another replica: Redis de-duplicates)",
+    )
     weights_addr: str = opt("tcp://127.0.0.1:5556", "ZeroMQ address versioned weights are published on")
     ack_timeout_s: float = opt(5.0, "resend an unacknowledged episode after this long")
     max_in_flight: int = opt(64, "episodes sent but not yet acknowledged, at most")
@@ -238,6 +250,8 @@ class ReplayConfig:
     )
     dedupe_ttl_s: int = opt(24 * 3600, "how long an episode id is remembered for de-duplication")
     metrics_port: int = opt(0, "Prometheus port (0: a free port)")
+    id: int = opt(0, "this replay replica's id (its metrics and heartbeat identity)")
+    replicas: int = opt(1, "vast train: replay processes to start; the actors spread over all of them")
 
 
 @dataclass
@@ -266,7 +280,12 @@ class LearnerConfig:
     keep_checkpoints: int = opt(3, "checkpoints kept in the run directory (older ones are deleted)")
     weights_bind: str = opt("tcp://127.0.0.1:5556", "ZeroMQ address to publish weights on")
     device: str = opt("auto", "training device: auto (CUDA when present), cpu or cuda", alias="device")
-    torch_threads: int = opt(1, "torch threads of the learner")
+    torch_threads: int = opt(
+        1,
+        "torch threads of the learner (0: one per core). 1 is reproducible bit for bit on any machine; "
+        "more use the cores that sync-mode actors leave idle during an update, but float results then "
+        "depend on the thread count (reduction order)",
+    )
     read_timeout_s: float = opt(1.0, "one blocking Redis read at most this long, then re-check stop flags")
     metrics_port: int = opt(0, "Prometheus port (0: a free port)")
     resume: str = opt(
@@ -331,6 +350,16 @@ class Config:
     actors: int = opt(
         2, "number of actors (vast train: local processes; sync: work-slot split)", alias="actors"
     )
+    redis_shards: str = opt(
+        "",
+        "further Redis servers (comma-separated URLs) holding shards of the episode stream: an episode "
+        "goes to shard (its actor id mod 1+count), redis_url being shard 0 and holding everything else",
+        alias="redis-shards",
+    )
+
+    def shard_urls(self) -> list[str]:
+        """The Redis URLs of episode-stream shards 1, 2, ... (shard 0 is redis_url)."""
+        return [u.strip() for u in self.redis_shards.split(",") if u.strip()]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -339,6 +368,7 @@ class Config:
         """`to_dict` with every secret redacted (the Redis password): what may be written anywhere."""
         data = self.to_dict()
         data["redis_url"] = redact_url(data["redis_url"])
+        data["redis_shards"] = ",".join(redact_url(u) for u in self.shard_urls())
         return data
 
     def save(self, path: Path) -> None:
@@ -376,21 +406,28 @@ class Config:
             )
         if self.run.updates < 0 or self.run.minutes < 0:
             raise ConfigError("run.updates and run.minutes must be >= 0")
+        if self.learner.torch_threads < 0:
+            raise ConfigError("learner.torch_threads must be >= 0 (0: one per core)")
         if min(self.learner.eval_every, self.learner.checkpoint_every, self.learner.keep_every) < 0:
             raise ConfigError("learner.eval_every, checkpoint_every and keep_every must be >= 0")
         if self.learner.keep_checkpoints < 1:
             raise ConfigError("learner.keep_checkpoints must be >= 1")
         if self.run.heartbeat_ttl_s <= 0 or self.run.max_restarts < 0:
             raise ConfigError("run.heartbeat_ttl_s must be > 0 and run.max_restarts >= 0")
-        if REDACTED in self.redis_url:
-            raise ConfigError(
-                "redis_url holds a redacted password (saved configs never keep it): pass --redis-url "
-                "or VAST_REDIS_URL with the password"
-            )
-        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError(
-                f"redis_url must start with redis://, rediss:// or unix://, got {redact_url(self.redis_url)!r}"
-            )
+        for key, url in (("redis_url", self.redis_url), *(("redis_shards", u) for u in self.shard_urls())):
+            if REDACTED in url:
+                raise ConfigError(
+                    f"{key} holds a redacted password (saved configs never keep it): pass "
+                    f"--{key.replace('_', '-')} or VAST_{key.upper()} with the password"
+                )
+            if url and not url.startswith(("redis://", "rediss://", "unix://")):
+                raise ConfigError(
+                    f"{key} must start with redis://, rediss:// or unix://, got {redact_url(url)!r}"
+                )
+        if self.shard_urls() and not self.redis_url:
+            raise ConfigError("redis_shards needs redis_url (shard 0, which also holds weights and ledger)")
+        if self.replay.replicas < 1:
+            raise ConfigError(f"replay.replicas must be >= 1, got {self.replay.replicas}")
         self._validate_auth()
         try:
             self.env.spec()
@@ -441,6 +478,13 @@ def iter_fields(obj: Any, prefix: str = ""):
             yield from iter_fields(value, f"{prefix}{f.name}.")
         else:
             yield f"{prefix}{f.name}", f, value
+
+
+def learner_threads(cfg: Config) -> int:
+    """`learner.torch_threads` resolved: 0 means one per core this process may run on."""
+    if cfg.learner.torch_threads > 0:
+        return cfg.learner.torch_threads
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _field_types(cls: type) -> dict[str, Any]:

@@ -129,7 +129,8 @@ def make_policy(spec: EnvSpec, cfg: AlgoConfig) -> PolicyNet:
 def masked_log_probs(logits: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
     """Log-probabilities with dead agents forced to the uniform distribution (reference masking)."""
     log_probs = torch.log_softmax(logits, dim=-1)
-    uniform = torch.full_like(log_probs, -float(torch.log(torch.tensor(float(logits.shape[-1])))))
+    # −log A as a 0-d tensor on the logits' device: no host round trip in the learner's update
+    uniform = -torch.log(log_probs.new_tensor(float(logits.shape[-1])))
     return torch.where(alive.unsqueeze(-1), log_probs, uniform)
 
 

@@ -33,6 +33,15 @@ class TrainingBatch:
     learner_version: (
         int  # version of the weights being updated (policy lag = learner_version - policy_version)
     )
+    # (M,) long: flat indices r·T + t of the valid steps, computed on the host when the batch is built,
+    # so selecting them on a GPU needs no device-to-host round trip (a boolean mask would)
+    valid_index: torch.Tensor | None = None
+
+    def valid_rows(self) -> torch.Tensor:
+        """The flat indices of the valid (episode, step) rows (see `valid_index`)."""
+        if self.valid_index is not None:
+            return self.valid_index
+        return self.valid.flatten().nonzero().squeeze(1)
 
     @property
     def n_episodes(self) -> int:
@@ -79,14 +88,25 @@ class Rows:
 
     @staticmethod
     def select(batch: TrainingBatch, rows: torch.Tensor) -> Rows:
+        """The given rows: flat (episode, step) indices (`TrainingBatch.valid_rows`). Every row of an
+        unpadded batch is taken as a view; otherwise one contiguous gather per field."""
+        r, t = batch.valid.shape
+
+        def take(x: torch.Tensor) -> torch.Tensor:
+            flat = x.flatten(0, 1)
+            return flat if rows.numel() == r * t else flat.index_select(0, rows)
+
+        dense, onehot = batch.obs.dense, batch.obs.onehot
         return Rows(
-            obs=batch.obs.index(rows),
-            state=batch.state[rows],
-            actions=batch.actions[rows],
-            returns=batch.returns[rows],
-            alive=batch.alive[rows],
-            positions=batch.positions[rows],
-            behaviour_logp=batch.behaviour_logp[rows],
+            obs=TorchFeatures(
+                None if dense is None else take(dense), None if onehot is None else take(onehot)
+            ),
+            state=take(batch.state),
+            actions=take(batch.actions),
+            returns=take(batch.returns),
+            alive=take(batch.alive),
+            positions=take(batch.positions),
+            behaviour_logp=take(batch.behaviour_logp),
         )
 
 
@@ -139,8 +159,9 @@ def build_batch(
             padded[name][i, :n] = ep.arrays[name]
     family = family_module(spec.name)
     obs, state = family.decode_batch(spec, {k: padded[k] for k in spec.wire}, (r, t))
-    valid_t = torch.from_numpy(valid).to(device)
-    exact = torch.from_numpy(padded["rewards"]).to(device)
+    device = torch.device(device)
+    valid_t = to_device(valid, device)
+    exact = to_device(padded["rewards"], device)
     rewards = exact.float()
     if return_norm == "batch":
         returns = standardised_returns(exact, valid_t, spec.gamma)
@@ -149,17 +170,35 @@ def build_batch(
     else:
         raise ValueError(f"return_norm must be 'none' or 'batch', got {return_norm!r}")
     return TrainingBatch(
-        obs=TorchFeatures.from_numpy(obs, device),
-        state=torch.as_tensor(state, dtype=torch.float32, device=device),
-        actions=torch.from_numpy(padded["actions"].astype(np.int64)).to(device),
+        obs=TorchFeatures(
+            None if obs.dense is None else to_device(obs.dense, device, np.float32),
+            None if obs.onehot is None else to_device(obs.onehot, device, np.int64),
+        ),
+        state=to_device(state, device, np.float32),
+        actions=to_device(padded["actions"], device, np.int64),
         rewards=rewards,
         returns=returns,
         valid=valid_t,
-        alive=torch.from_numpy(padded["alive"]).to(device) & valid_t.unsqueeze(-1),
-        positions=torch.from_numpy(padded["positions"].astype(np.float32)).to(device),
-        behaviour_logp=torch.from_numpy(padded["logp"]).to(device),
-        policy_version=torch.tensor(
-            [int(ep.header.get("policy_version", 0)) for ep in episodes], device=device
+        alive=to_device(padded["alive"], device) & valid_t.unsqueeze(-1),
+        positions=to_device(padded["positions"], device, np.float32),
+        behaviour_logp=to_device(padded["logp"], device),
+        policy_version=to_device(
+            np.array([int(ep.header.get("policy_version", 0)) for ep in episodes], dtype=np.int64), device
         ),
         learner_version=int(learner_version),
+        valid_index=to_device(np.flatnonzero(valid), device, np.int64),
     )
+
+
+def to_device(array: np.ndarray, device: torch.device, dtype: type | None = None) -> torch.Tensor:
+    """A host array as a tensor on `device`: shared, not copied, on the CPU; to a GPU through pinned
+    (page-locked) memory with an asynchronous copy, so building the next batch overlaps the transfer
+    and the update never waits on a pageable-memory copy."""
+    if dtype is not None and array.dtype != dtype:
+        array = array.astype(dtype)
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if device.type == "cpu":
+        return tensor
+    if device.type == "cuda":
+        return tensor.pin_memory().to(device, non_blocking=True)
+    return tensor.to(device)

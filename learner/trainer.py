@@ -9,7 +9,6 @@ passed in: the distributed learner reads the Redis stream and publishes over Zer
 
 from __future__ import annotations
 
-import copy
 import json
 import logging
 import os
@@ -18,6 +17,7 @@ import shutil
 import time
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future
 from pathlib import Path
 
 import numpy as np
@@ -29,33 +29,16 @@ from vast.common.core import EpisodeSource, WeightSink
 from vast.common.lifecycle import StopFlag
 from vast.common.metrics import RoleMetrics
 from vast.common.networks import pick_device
-from vast.common.rollout import rollout
-from vast.common.seeding import derive_seed
 from vast.envs.base import EnvSpec
-from vast.envs.registry import make_env
 from vast.learner import checkpoint
 from vast.learner.algos import build_algorithm
+from vast.learner.allocator import retain_freed_memory
 from vast.learner.batch import build_batch
 from vast.learner.curve import plot_curve
+from vast.learner.evaluation import Evaluation, Evaluator
 from vast.learner.loggers import check_available as check_loggers
 from vast.learner.loggers import make_loggers
 from vast.learner.telemetry import DROP_REASONS, LearnerMetrics
-
-EVAL_STREAM = 0x7EA1  # seed-derivation tag that keeps evaluation episodes apart from training ones
-GREEDY_EVAL_STREAM = 0x7EA2  # the greedy evaluation's own episodes (its own env seeds)
-
-
-def evaluate(
-    policy: torch.nn.Module, spec: EnvSpec, episodes: int, seed: int, version: int, greedy: bool = False
-) -> float:
-    """Mean domain metric of `episodes` episodes: of the stochastic policy (the reference's protocol),
-    or of its argmax actions. Seeded by (seed, version) on streams no training episode uses, so
-    evaluating never changes what is trained on."""
-    policy = copy.deepcopy(policy).cpu().eval()
-    env = make_env(spec, episodes)
-    eval_seed = derive_seed(seed, version, GREEDY_EVAL_STREAM if greedy else EVAL_STREAM)
-    played, _ = rollout(env, policy, eval_seed, torch.Generator().manual_seed(eval_seed), greedy=greedy)
-    return float(np.mean([ep.header["metric"] for ep in played]))
 
 
 def _rng_state() -> dict:
@@ -94,6 +77,7 @@ class Trainer:
         self.log = log or logging.getLogger("vast.learner")
         self.spec = spec or cfg.env.spec()
         self.device = pick_device(cfg.learner.device)
+        retain_freed_memory()  # updates reuse their freed temporaries instead of re-faulting them
         torch.manual_seed(cfg.run.seed)
         self.algo = build_algorithm(cfg.algo, self.spec, self.device, cfg.run.seed)
         self.version = 0
@@ -103,6 +87,9 @@ class Trainer:
         self.last_eval: float | None = None
         self.wall_s = 0.0  # training wall time of earlier lifetimes of this run (restored on resume)
         self.lag_counts: Counter[int] = Counter()  # consumed episodes by policy lag, this learner lifetime
+        self.evaluator = Evaluator(
+            self.spec, cfg.learner.eval_episodes, cfg.run.seed, cfg.learner.eval_greedy
+        )
         self.metrics_path = self.run_dir / rundir.METRICS
         self.checkpoint_path = self.run_dir / rundir.CHECKPOINT
         check_loggers(cfg)
@@ -184,32 +171,58 @@ class Trainer:
             self.device,
         )
         sinks = make_loggers(cfg, self.run_dir)
+        pending: tuple[dict, Future | None] | None = None  # a row whose evaluation is still playing
+
+        def emit(row: dict, evaluation: Future | None) -> None:
+            if evaluation is not None:
+                self._record_evaluation(row, evaluation.result())
+            log_file.write(json.dumps(row) + "\n")
+            log_file.flush()
+            for sink in sinks:
+                sink.log(row)
+            if on_row is not None:
+                on_row(row)
+
         try:
             with self.metrics_path.open("a") as log_file:
                 while not stop.is_set() and not self.done():
-                    row = self.step(stop, deadline, t0)
-                    if row is None:
+                    step = self.step(stop, deadline, t0)
+                    if pending is not None:  # its evaluation overlapped this step's wait and update
+                        emit(*pending)
+                        pending = None
+                    if step is None:
                         break
-                    log_file.write(json.dumps(row) + "\n")
-                    log_file.flush()
-                    for sink in sinks:
-                        sink.log(row)
-                    if on_row is not None:
-                        on_row(row)
                     every = (cfg.learner.checkpoint_every, cfg.learner.keep_every)
                     if any(n and self.updates % n == 0 for n in every):
-                        self.save_checkpoint(time.monotonic() - t0)
+                        emit(*step)  # a checkpoint follows the rows of every update it holds
+                        self.save_checkpoint(step[0]["wall_s"])
+                    else:
+                        pending = step
+                if pending is not None:
+                    emit(*pending)
         finally:
             for sink in sinks:
                 sink.close()
+            self.evaluator.close()
         return self.finish(stop, t0)
+
+    def _record_evaluation(self, row: dict, result: Evaluation) -> None:
+        row["eval_metric"] = self.last_eval = result.metric
+        row["eval_env_steps"] = result.env_steps
+        if self.cfg.learner.eval_greedy:
+            row["eval_greedy_metric"] = result.greedy_metric
+            row["eval_greedy_env_steps"] = result.greedy_env_steps
+        row["time_eval_s"] = round(result.seconds, 5)
+        self.m.eval.set(result.metric)
 
     def publish(self) -> None:
         self.sink.publish(self.version, self.algo.policy.state_dict())
         self.m.version.set(self.version)
 
-    def step(self, stop: StopFlag, deadline: float, t0: float) -> dict | None:
-        """One update; its metrics row, or None if the source stopped before a batch was complete."""
+    def step(self, stop: StopFlag, deadline: float, t0: float) -> tuple[dict, Future | None] | None:
+        """One update: its metrics row and, when one is due, the evaluation of the new weights (playing
+        on the evaluator's thread; the row's eval fields are filled in from it); None if the source
+        stopped before a batch was complete."""
         cfg = self.cfg
         t_wait = time.perf_counter()
         got = self.source.collect(self.version, cfg.learner.episodes_per_update, stop, deadline)
@@ -232,14 +245,9 @@ class Trainer:
             self.lag_counts[int(lag)] += 1
         self.episodes_consumed += len(episodes)
         self.env_steps += int(sum(ep.length for ep in episodes))
-        eval_metric = greedy_metric = None
+        evaluation = None
         if cfg.learner.eval_every and self.updates % cfg.learner.eval_every == 0:
-            args = (self.algo.policy, self.spec, cfg.learner.eval_episodes, cfg.run.seed, self.version)
-            eval_metric = self.last_eval = evaluate(*args)
-            self.m.eval.set(eval_metric)
-            if cfg.learner.eval_greedy:
-                greedy_metric = evaluate(*args, greedy=True)
-        t_eval = time.perf_counter()
+            evaluation = self.evaluator.submit(self.algo.policy, self.version)
         dropped = self.source.dropped()
         row = {
             "update": self.updates,
@@ -248,8 +256,9 @@ class Trainer:
             "env_steps": self.env_steps,
             "train_metric": float(np.mean([ep.header["metric"] for ep in episodes])),
             "train_return": float(np.mean([ep.header["ret"] for ep in episodes])),
-            "eval_metric": eval_metric,
-            **({"eval_greedy_metric": greedy_metric} if cfg.learner.eval_greedy else {}),
+            "eval_metric": None,  # filled in from `evaluation`
+            "eval_env_steps": 0,  # copy-steps of the evaluation episodes
+            **({"eval_greedy_metric": None, "eval_greedy_env_steps": 0} if cfg.learner.eval_greedy else {}),
             "policy_lag_mean": float(lags.mean()),
             "policy_lag_max": int(lags.max()),
             **{f"dropped/{reason}": dropped.get(reason, 0) for reason in DROP_REASONS},
@@ -259,7 +268,7 @@ class Trainer:
             "time_batch_s": round(t_update - t_batch, 5),
             "time_update_s": round(t_done - t_update, 5),
             "time_publish_s": round(t_pub - t_done, 5),
-            "time_eval_s": round(t_eval - t_pub, 5),
+            "time_eval_s": 0.0,
             **{k: float(v) for k, v in losses.items()},
         }
         self.m.updates.inc()
@@ -271,7 +280,7 @@ class Trainer:
             else:  # diagnostics, e.g. entropy, importance_weight_mean, importance_clipped_fraction
                 self.m.stat.labels(key).set(float(value))
         self.m.progress.set_to_current_time()
-        return row
+        return row, evaluation
 
     def finish(self, stop: StopFlag, t0: float) -> dict:
         cfg = self.cfg

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from collections.abc import Callable
 from typing import NoReturn
@@ -76,7 +77,9 @@ def parse_config(p: argparse.ArgumentParser, argv: list[str], resume_flag: bool 
     from vast.common.config import ConfigError, resolve
 
     args = p.parse_args(argv)
-    overrides = {k: v for k, v in vars(args).items() if "." in k or k in ("redis_url", "actors")}
+    overrides = {
+        k: v for k, v in vars(args).items() if "." in k or k in ("redis_url", "redis_shards", "actors")
+    }
     resume = getattr(args, "resume", None) if resume_flag else None
     if not resume:
         return args, resolve(args.config, overrides)
@@ -188,6 +191,10 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
     "plot": ("the paper's figures and a results table from run directories", _delegate("vast.plots.cli")),
     "evaluate": ("evaluate, render or picture the sub-teams of a trained run", _delegate("vast.evaluate")),
     "health": ("exit 0 if the role on this host serves metrics and makes progress", _delegate("vast.health")),
+    "bench": (
+        "measure env stepping, codec, transport, learner and end-to-end training; one table",
+        _delegate("vast.bench.cli"),
+    ),
     "keys": ("generate CURVE keypairs (vast keys generate DIR)", cmd_keys),
     "env-stats": ("random-policy statistics of an environment", _delegate("vast.envs.stats")),
     "render": ("render an episode of Warehouse or Battle to PNG and GIF", _delegate("vast.envs.render")),
@@ -196,6 +203,9 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Before torch loads (here and in every child process): idle OpenMP threads sleep instead of spinning,
+    # so a multi-threaded learner (learner.torch_threads) does not steal the cores actors work on.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if not argv or argv[0] in {"-h", "--help"}:
         print("usage: vast COMMAND [options]   (vast COMMAND --help for its options)\n\ncommands:")
         for name, (text, _) in COMMANDS.items():

@@ -69,6 +69,13 @@ class PolicyGradientMethod:
         return None
 
     # -- the shared skeleton --------------------------------------------------------------------------
+    def mixed_precision(self):
+        """Autocast for the per-agent networks' forward passes (actor, local Q-net, VASTNet trunk) when
+        `algo.amp` is bf16; their outputs are cast back to float32 before any loss, softmax, sampling
+        or mixing network. bfloat16 keeps float32's range, so no loss scaling is needed. Off by
+        default, and then the update is exactly the float32 one."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.amp == "bf16")
+
     def _add_module(self, name: str, module: nn.Module) -> nn.Module:
         self.modules[name] = module.to(self.device)
         return self.modules[name]
@@ -86,9 +93,11 @@ class PolicyGradientMethod:
         """
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-        data = Rows.select(batch, batch.valid)
+        data = Rows.select(batch, batch.valid_rows())
         out: dict[str, Any] = {"rows": float(data.returns.shape[0])}
-        logits, value = self.policy(data.obs)
+        with self.mixed_precision():
+            logits, value = self.policy(data.obs)
+        logits, value = logits.float(), value.float()
         log_probs = masked_log_probs(logits, data.alive)
         logp_taken = log_probs.gather(-1, data.actions.unsqueeze(-1)).squeeze(-1)
         if mode == "async":
@@ -99,7 +108,7 @@ class PolicyGradientMethod:
         advantage = self.critic_phase(data, log_probs.detach().exp(), value, out)
         self._actor_step(data, log_probs, logp_taken, value, advantage, mode, out)
         self.updates += 1
-        return {key: float(v) for key, v in out.items()}
+        return to_host(out)
 
     def _actor_step(self, data, log_probs, logp_taken, value, advantage, mode, out) -> None:
         cfg = self.cfg
@@ -156,3 +165,14 @@ class PolicyGradientMethod:
             opt.load_state_dict(state["optimizers"][name])
         self.generator.set_state(state["generator"].cpu())
         self.updates = int(state["updates"])
+
+
+def to_host(out: dict[str, Any]) -> dict[str, float]:
+    """The update's results as Python floats, with one device-to-host transfer for all of them: on a
+    GPU, a float() per value would wait for the device once per value. float32 values convert exactly."""
+    keys = [key for key, value in out.items() if isinstance(value, torch.Tensor)]
+    host = dict(out)
+    if keys:
+        stacked = torch.stack([out[key].detach().reshape(()).double() for key in keys])
+        host.update(zip(keys, stacked.tolist()))
+    return {key: float(value) for key, value in host.items()}

@@ -47,14 +47,17 @@ class ValueFactorisation(PolicyGradientMethod):
     def critic_phase(self, data, probs_old, value, out):
         k = self.assign(data, out)
         self._critic_step(data, out, k)
-        with torch.no_grad():
-            advantage = al.vff_advantage(data.returns, probs_old, self.qnet(data.obs))
+        with torch.no_grad(), self.mixed_precision():
+            q_new = self.qnet(data.obs)
+        advantage = al.vff_advantage(data.returns, probs_old, q_new.float())
         self.after_critic(data, k, advantage, out)
         return advantage
 
     def _critic_step(self, data: Rows, out: dict, k: torch.Tensor | None = None) -> None:
         """One critic step; with sub-teams k (M, N) the operator sees their sums, else every agent."""
-        q_all = self.qnet(data.obs)
+        with self.mixed_precision():
+            q_all = self.qnet(data.obs)
+        q_all = q_all.float()
         q_taken = q_all.gather(-1, data.actions.unsqueeze(-1)).squeeze(-1)
         values = torch.stack([q_taken, q_all.max(-1).values])
         if k is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from vast.common import logs, rundir
-from vast.common.config import Config, ConfigError
+from vast.common.config import Config, ConfigError, learner_threads
 from vast.common.lifecycle import StopFlag
 from vast.launch.progress import TrainingProgress, describe, report
 
@@ -32,7 +32,7 @@ def train_serial(cfg: Config, run_dir=None, progress: bool = True, console: Cons
     from vast.learner.trainer import Trainer
 
     console = console or Console(stderr=True)
-    torch.set_num_threads(max(1, cfg.learner.torch_threads))
+    torch.set_num_threads(learner_threads(cfg))
     log = logs.setup("serial", stream_path=run_dir / rundir.LOGS / "serial.log")
     stop = StopFlag().install_signal_handlers()
     source = LocalEpisodeSource(cfg, cfg.env.spec())

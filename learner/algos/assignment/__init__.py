@@ -61,5 +61,29 @@ def division_diversity(k: torch.Tensor, n_subteams: int, stride: int) -> tuple[t
     sub-team ids; also the mean number of non-empty sub-teams over all transitions."""
     occupied = torch.zeros((k.shape[0], n_subteams), dtype=torch.bool, device=k.device)
     occupied.scatter_(1, k, True)
-    distinct = torch.unique(occupied[::stride], dim=0).shape[0]
-    return torch.tensor(float(distinct)), occupied.sum(1).float().mean()
+    return count_distinct_rows(occupied[::stride]), occupied.sum(1).float().mean()
+
+
+BITS_PER_WORD = 62  # bits of a row packed into each non-negative int64 key
+
+
+def count_distinct_rows(rows: torch.Tensor) -> torch.Tensor:
+    """The number of distinct rows of a boolean matrix (m, K), as a float tensor on its device.
+
+    Why not `torch.unique(dim=0)`: its result's size is only known on the host, so on a GPU it waits
+    for the device in the middle of the update. Here each row is packed into ceil(K / 62) int64 words,
+    the rows are sorted lexicographically (stable sorts from the last word to the first) and the
+    boundaries between unequal neighbours are counted, all on the device."""
+    m, k = rows.shape
+    if m == 0:
+        return rows.new_zeros((), dtype=torch.float32)
+    words = -(-k // BITS_PER_WORD)
+    padded = torch.zeros((m, words * BITS_PER_WORD), dtype=torch.int64, device=rows.device)
+    padded[:, :k] = rows
+    weights = torch.pow(2, torch.arange(BITS_PER_WORD, device=rows.device, dtype=torch.int64))
+    keys = (padded.view(m, words, BITS_PER_WORD) * weights).sum(-1)  # (m, words): exact, < 2^62
+    order = torch.arange(m, device=rows.device)
+    for w in reversed(range(words)):
+        order = order[torch.sort(keys[order, w], stable=True).indices]
+    ordered = keys[order]
+    return ((ordered[1:] != ordered[:-1]).any(1).sum() + 1).float()

@@ -96,5 +96,6 @@ def test_greedy_evaluation_is_recorded_apart_and_changes_no_training_number(tmp_
     off = _deterministic(rundir.read_rows(tmp_path / "off" / rundir.METRICS))
     assert all(isinstance(r["eval_greedy_metric"], float) for r in on)
     assert all("eval_greedy_metric" not in r for r in off)
-    assert [{k: v for k, v in r.items() if k != "eval_greedy_metric"} for r in on] == off
+    assert [{k: v for k, v in r.items() if not k.startswith("eval_greedy")} for r in on] == off
     assert any(r["eval_greedy_metric"] != r["eval_metric"] for r in on)
+    assert all(r["eval_env_steps"] == r["eval_greedy_env_steps"] == 3 for r in on)  # one-step episodes
