@@ -338,8 +338,6 @@ class Config:
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     log: LogConfig = field(default_factory=LogConfig)
-    redis_url: str = opt("", "Redis to use (empty: vast train starts an embedded one)", alias="redis-url")
-    auth: AuthConfig = field(default_factory=AuthConfig)
     redis_url: str = opt(
         "",
         "Redis to use: redis://[[user]:password@]host:port/db, or rediss://... for TLS (query options such "
@@ -347,6 +345,7 @@ class Config:
         "never written to the run directory or the logs",
         alias="redis-url",
     )
+    auth: AuthConfig = field(default_factory=AuthConfig)
     actors: int = opt(
         2, "number of actors (vast train: local processes; sync: work-slot split)", alias="actors"
     )
