@@ -1,7 +1,9 @@
 """Episode sender: ZeroMQ DEALER to replay with acknowledged, resent-until-acked delivery.
 
 An episode stays in `pending` until replay answers for it; unanswered ones are resent after
-`ack_timeout_s` (replay de-duplicates by episode key). `max_in_flight` bounds memory and gives
+`ack_timeout_s` (replay de-duplicates by episode key). `addr` may list several replay replicas
+(comma-separated): the DEALER socket connects to each and hands out messages in turn, and a resend that
+reaches another replica is still answered `duplicate` if stored before, since de-duplication is in Redis. `max_in_flight` bounds memory and gives
 back-pressure: `send` waits (bounded, interruptible) while the window is full.
 
 Every episode handed over ends in exactly one outcome, so at every moment

@@ -226,7 +226,11 @@ class ActorConfig:
         alias="actor-id",
     )
     batch_envs: int = opt(0, "environment copies per actor (0: its share of a sync batch)")
-    replay_addr: str = opt("tcp://127.0.0.1:5555", "ZeroMQ address episodes are sent to")
+    replay_addr: str = opt(
+        "tcp://127.0.0.1:5555",
+        "ZeroMQ address episodes are sent to; several replay replicas: comma-separated addresses, which "
+        "the actor's socket serves in turn (resends may reach another replica: Redis de-duplicates)",
+    )
     weights_addr: str = opt("tcp://127.0.0.1:5556", "ZeroMQ address versioned weights are published on")
     ack_timeout_s: float = opt(5.0, "resend an unacknowledged episode after this long")
     max_in_flight: int = opt(64, "episodes sent but not yet acknowledged, at most")
@@ -246,6 +250,8 @@ class ReplayConfig:
     )
     dedupe_ttl_s: int = opt(24 * 3600, "how long an episode id is remembered for de-duplication")
     metrics_port: int = opt(0, "Prometheus port (0: a free port)")
+    id: int = opt(0, "this replay replica's id (its metrics and heartbeat identity)")
+    replicas: int = opt(1, "vast train: replay processes to start; the actors spread over all of them")
 
 
 @dataclass
@@ -332,8 +338,6 @@ class Config:
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     learner: LearnerConfig = field(default_factory=LearnerConfig)
     log: LogConfig = field(default_factory=LogConfig)
-    redis_url: str = opt("", "Redis to use (empty: vast train starts an embedded one)", alias="redis-url")
-    auth: AuthConfig = field(default_factory=AuthConfig)
     redis_url: str = opt(
         "",
         "Redis to use: redis://[[user]:password@]host:port/db, or rediss://... for TLS (query options such "
@@ -341,9 +345,20 @@ class Config:
         "never written to the run directory or the logs",
         alias="redis-url",
     )
+    auth: AuthConfig = field(default_factory=AuthConfig)
     actors: int = opt(
         2, "number of actors (vast train: local processes; sync: work-slot split)", alias="actors"
     )
+    redis_shards: str = opt(
+        "",
+        "further Redis servers (comma-separated URLs) holding shards of the episode stream: an episode "
+        "goes to shard (its actor id mod 1+count), redis_url being shard 0 and holding everything else",
+        alias="redis-shards",
+    )
+
+    def shard_urls(self) -> list[str]:
+        """The Redis URLs of episode-stream shards 1, 2, ... (shard 0 is redis_url)."""
+        return [u.strip() for u in self.redis_shards.split(",") if u.strip()]
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -352,6 +367,7 @@ class Config:
         """`to_dict` with every secret redacted (the Redis password): what may be written anywhere."""
         data = self.to_dict()
         data["redis_url"] = redact_url(data["redis_url"])
+        data["redis_shards"] = ",".join(redact_url(u) for u in self.shard_urls())
         return data
 
     def save(self, path: Path) -> None:
@@ -397,15 +413,20 @@ class Config:
             raise ConfigError("learner.keep_checkpoints must be >= 1")
         if self.run.heartbeat_ttl_s <= 0 or self.run.max_restarts < 0:
             raise ConfigError("run.heartbeat_ttl_s must be > 0 and run.max_restarts >= 0")
-        if REDACTED in self.redis_url:
-            raise ConfigError(
-                "redis_url holds a redacted password (saved configs never keep it): pass --redis-url "
-                "or VAST_REDIS_URL with the password"
-            )
-        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
-            raise ConfigError(
-                f"redis_url must start with redis://, rediss:// or unix://, got {redact_url(self.redis_url)!r}"
-            )
+        for key, url in (("redis_url", self.redis_url), *(("redis_shards", u) for u in self.shard_urls())):
+            if REDACTED in url:
+                raise ConfigError(
+                    f"{key} holds a redacted password (saved configs never keep it): pass "
+                    f"--{key.replace('_', '-')} or VAST_{key.upper()} with the password"
+                )
+            if url and not url.startswith(("redis://", "rediss://", "unix://")):
+                raise ConfigError(
+                    f"{key} must start with redis://, rediss:// or unix://, got {redact_url(url)!r}"
+                )
+        if self.shard_urls() and not self.redis_url:
+            raise ConfigError("redis_shards needs redis_url (shard 0, which also holds weights and ledger)")
+        if self.replay.replicas < 1:
+            raise ConfigError(f"replay.replicas must be >= 1, got {self.replay.replicas}")
         self._validate_auth()
         try:
             self.env.spec()

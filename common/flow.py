@@ -9,6 +9,10 @@ before playing it; it waits (feeling the back-pressure before it produces) while
 The count is: episodes in the stream (stored, not yet acknowledged by the learner) + every live
 reservation. A reservation is the number of an actor's episodes not yet confirmed stored (its new batch
 plus what its sender still waits on); it expires after `ttl_s`, so a crashed actor's room comes back.
+
+With the stream sharded over several Redis servers the reservations stay on shard 0 and the other shards'
+lengths are read just before the script: the bound then holds up to the episodes stored during that one
+round trip (an approximation of a few episodes, never a deadlock: there is one bound for the whole run).
 """
 
 from __future__ import annotations
@@ -17,12 +21,13 @@ import time
 
 from vast.common.store import RunStore
 
-# KEYS: stream, reservations hash. ARGV: holder, new, outstanding, bound, now_ms, ttl_ms.
+# KEYS: stream, reservations hash. ARGV: holder, new, outstanding, bound, now_ms, ttl_ms, the episodes in
+# the other shards' streams.
 # Reserves `new` episodes on top of the holder's `outstanding` ones (sent, not yet confirmed stored) if
 # the stream plus every other live reservation leaves room; either way the holder's entry is set to what
 # it really holds, so a waiting actor never blocks the others with a stale count. Returns 1 or 0.
 _RESERVE = """
-local total = redis.call('XLEN', KEYS[1])
+local total = redis.call('XLEN', KEYS[1]) + tonumber(ARGV[7])
 local now = tonumber(ARGV[5])
 local claims = redis.call('HGETALL', KEYS[2])
 for i = 1, #claims, 2 do
@@ -76,7 +81,8 @@ class FlowGate:
         confirmed stored), if there is room. Raises redis.RedisError when Redis is unreachable."""
         now_ms = int(time.time() * 1000)
         bound = max(self.bound, int(new))  # a batch larger than the bound still fits into an empty backlog
-        args = [self.holder, int(new), int(outstanding), bound, now_ms, self.ttl_ms]
+        elsewhere = sum(shard.depth() for shard in self.store.shards[1:])
+        args = [self.holder, int(new), int(outstanding), bound, now_ms, self.ttl_ms, elsewhere]
         return bool(self._reserve(keys=[self.store.episodes_key, self.key], args=args))
 
     def release(self) -> None:

@@ -13,6 +13,11 @@ Keys (one run = one prefix, so two runs never collide):
   vast:{run}:endpoints           hash role:id -> metrics URL
   vast:{run}:heartbeat:{role}:{id}  TTL keys: who is alive
   vast:{run}:actor_ids           counter handing out actor ids to replicas started with actor.id -1
+
+Sharding (`redis_shards`): the episode stream, its seen-markers and its ledger may be spread over several
+Redis servers, one stream per shard. An episode lives on shard (actor id mod shards), so every copy of it
+(a resend, to any replay replica) meets its marker on the same server, and each shard's ledger satisfies
+the identity on its own, hence so does their sum. Everything else stays on shard 0 (`redis_url`).
 """
 
 from __future__ import annotations
@@ -135,6 +140,17 @@ def with_retry(
         wait = min(max_s, wait * 2)
 
 
+def shard_index(episode_key: str, shards: int) -> int:
+    """The shard of an episode: its actor's id (the key's first field) modulo the number of shards."""
+    if shards == 1:
+        return 0
+    actor, _, _ = episode_key.partition(":")
+    try:
+        return int(actor) % shards
+    except ValueError:  # not an episode key of ours (replay rejects those before storing): shard 0
+        return 0
+
+
 class RunStore:
     def __init__(self, client: redis.Redis, run: str):
         if not run:
@@ -150,6 +166,16 @@ class RunStore:
         self.reissue_key = f"{self.prefix}:reissue"
         self._record = client.register_script(_RECORD)
         self._settle = client.register_script(_SETTLE)
+        self.shards: list[RunStore] = [self]  # where the episode stream lives: this server, or several
+
+    def add_shards(self, clients: list[redis.Redis]) -> RunStore:
+        """Spread the episode stream over these further servers (shards 1, 2, ...; this one is shard 0)."""
+        self.shards = [self, *(RunStore(c, self.run) for c in clients)]
+        return self
+
+    def shard(self, episode_key: str) -> RunStore:
+        """The store holding this episode's stream entry, marker and ledger count."""
+        return self.shards[shard_index(episode_key, len(self.shards))]
 
     def seen_key(self, episode_key: str) -> str:
         return f"{self.prefix}:seen:{episode_key}"
@@ -220,8 +246,23 @@ class RunStore:
         keys = [self.episodes_key, self.ledger_key, *(self.seen_key(k) for _, k in entries)]
         return int(self._settle(keys=keys, args=[GROUP, outcome, *(i for i, _ in entries)]))
 
+    def settle_sharded(self, entries: list[tuple[bytes, str]], outcome: str) -> int:
+        """`settle` on the shard of each entry (each shard in one atomic step; a retry is harmless)."""
+        groups: dict[int, list[tuple[bytes, str]]] = {}
+        for entry in entries:
+            groups.setdefault(shard_index(entry[1], len(self.shards)), []).append(entry)
+        return sum(self.shards[i].settle(group, outcome) for i, group in groups.items())
+
     def depth(self) -> int:
         return int(self.r.xlen(self.episodes_key))
+
+    def run_ledger(self) -> dict[str, int]:
+        """`ledger` summed over the shards: each reading satisfies the identity, so the sum does too."""
+        total: dict[str, int] = {}
+        for shard in self.shards:
+            for state, n in shard.ledger().items():
+                total[state] = total.get(state, 0) + n
+        return total
 
     def ledger(self) -> dict[str, int]:
         """The durable counters plus `buffered` (entries in the stream), read in one transaction."""

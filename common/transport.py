@@ -63,7 +63,8 @@ def generate_keys(folder: str | Path, name: str) -> tuple[Path, Path]:
 
 def client_socket(kind: int, addr: str, auth: AuthConfig, configure=None) -> zmq.Socket:
     """A connecting socket (actors): CURVE client when `auth.client_key` is set. `configure(sock)` sets
-    further options before the connect (most options only apply to connections made after them)."""
+    further options before the connect (most options only apply to connections made after them). `addr`
+    may be several comma-separated addresses: the socket connects to each (DEALER: turns among them)."""
     sock = zmq.Context.instance().socket(kind)
     _common_options(sock)
     if configure is not None:
@@ -74,7 +75,8 @@ def client_socket(kind: int, addr: str, auth: AuthConfig, configure=None) -> zmq
             raise ValueError(f"auth.client_key {auth.client_key} holds no secret key (use NAME.key_secret)")
         server_public, _ = zmq.auth.load_certificate(auth.server_public)
         sock.curve_publickey, sock.curve_secretkey, sock.curve_serverkey = public, secret, server_public
-    sock.connect(addr)
+    for one in addr.split(","):
+        sock.connect(one.strip())
     return sock
 
 

@@ -9,6 +9,10 @@ Redis may restart or become unreachable at any moment: every call is retried wit
 reply was lost is recovered from the pending list, and the consumer group is re-created if Redis lost it.
 In sync mode, work-slot groups still missing are re-issued to any actor (`protocol.groups_to_reissue`), so
 the learner never waits forever for a dead actor; a long wait is reported (log + metric).
+
+A sharded stream (`redis_shards`) is read shard by shard: first every shard without blocking, then, only
+if none had anything, one bounded blocking read of the next shard in turn. A shard that fails is backed
+off on its own while the others keep feeding the learner.
 """
 
 from __future__ import annotations
@@ -25,12 +29,47 @@ from vast.common.config import Config
 from vast.common.episode import Episode
 from vast.common.lifecycle import StopFlag
 from vast.common.logs import RateLimited
-from vast.common.store import RunStore, with_retry
+from vast.common.store import RunStore, shard_index, with_retry
 from vast.envs.base import EnvSpec
 from vast.learner.telemetry import LearnerMetrics
 
 CONSUMER = "learner-0"
-Handle = tuple[bytes, str]  # (stream entry id, episode key)
+Handle = tuple[bytes, str]  # (stream entry id, episode key): the key names the shard
+
+
+class _ShardReader:
+    """The consumer-group reading of one shard: its recovery cursor, its group, its backoff."""
+
+    def __init__(self, store: RunStore):
+        self.store = store
+        self.cursor: bytes | str | None = "0"  # first re-read entries delivered but never settled
+        self.group_ready = False
+        self.retry_at = 0.0  # after a failure: not read again before this (monotonic) time
+        self.wait_s = 0.2
+
+    def read(self, count: int, block_ms: int | None) -> tuple[list[tuple[bytes, bytes, str]], bool]:
+        """(entries, whether they are recovered ones); block_ms None: do not block."""
+        if not self.group_ready:
+            self.store.ensure_group()
+            self.group_ready = True
+        try:
+            while self.cursor is not None:  # recovering entries delivered but never settled
+                entries = self.store.read_episodes(CONSUMER, count, 0, self.cursor)
+                if entries:
+                    self.cursor = entries[-1][0]
+                    return entries, True
+                self.cursor = None
+            return self.store.read_episodes(CONSUMER, count, block_ms), False
+        except redis.ResponseError as exc:
+            if "NOGROUP" in str(exc):  # Redis came back without our data (no persistence): start over
+                self.group_ready = False
+            raise
+
+    def failed(self) -> None:
+        """A read whose reply was lost delivered entries: take them back, after a growing pause."""
+        self.cursor = "0"
+        self.retry_at = time.monotonic() + self.wait_s
+        self.wait_s = min(5.0, self.wait_s * 2)
 
 
 class RedisEpisodeSource:
@@ -52,14 +91,15 @@ class RedisEpisodeSource:
         self.epoch = epoch  # the publisher's epoch: re-issued slots name it
         self.stop = StopFlag()  # the role's stop flag (set by LearnerRole.run): retries end with it
         self._dropped: dict[str, int] = {}
-        self._pending_cursor: bytes | str | None = "0"  # first re-read entries delivered but never settled
-        self._group_ready = False
+        self._readers = [_ShardReader(shard) for shard in store.shards]
+        self._turn = 0  # the shard the next blocking read waits on
         self._reissued: tuple[int, list[int]] = (-1, [])
-        try:  # now if Redis is up (episodes stored from here on are ours), else on the first read
-            self.store.ensure_group()
-            self._group_ready = True
-        except redis.RedisError as exc:
-            self.limited.warning("redis", "Redis unavailable at start (will retry): %s", exc)
+        for reader in self._readers:
+            try:  # now if Redis is up (episodes stored from here on are ours), else on the first read
+                reader.store.ensure_group()
+                reader.group_ready = True
+            except redis.RedisError as exc:
+                self.limited.warning("redis", "Redis unavailable at start (will retry): %s", exc)
 
     # -- checkpointed state --------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
@@ -83,18 +123,43 @@ class RedisEpisodeSource:
         """Settle with retries; False if stopped first (the entries stay pending for the next learner)."""
         if not handles:
             return True
-        return self._retry(lambda: self.store.settle(handles, outcome), "settle") is not None
+        return self._retry(lambda: self.store.settle_sharded(handles, outcome), "settle") is not None
 
-    def _read(self, count: int, block_ms: int) -> list[tuple[bytes, bytes, str]]:
-        if not self._group_ready:
-            self.store.ensure_group()
-            self._group_ready = True
+    def _read(self, count: int, block_ms: int, stop: StopFlag, held: set) -> list[tuple[bytes, bytes, str]]:
+        """Up to `count` entries from the shards: recovered ones first, new ones without blocking, and
+        only if no shard had any, one read blocking at most `block_ms` / shards on the next shard in turn."""
+        ready = [r for r in self._readers if r.retry_at <= time.monotonic()]
+        if not ready:  # every shard failed a moment ago: wait for the first one's retry
+            stop.wait(max(0.0, min(r.retry_at for r in self._readers) - time.monotonic()))
+            return []
+        out: list[tuple[bytes, bytes, str]] = []
+        for reader in ready:
+            if len(out) < count:
+                out += self._read_one(reader, count - len(out), None, held)
+        if not out:
+            reader = ready[self._turn % len(ready)]
+            self._turn += 1
+            out = self._read_one(reader, count, max(1, block_ms // len(self._readers)), held)
+        return out
+
+    def _read_one(self, reader: _ShardReader, count: int, block_ms: int | None, held: set) -> list:
+        """One shard's entries, less those already held (a recovery after a failed read repeats them)."""
         try:
-            return self.store.read_episodes(CONSUMER, count, block_ms, self._pending_cursor)
-        except redis.ResponseError as exc:
-            if "NOGROUP" in str(exc):  # Redis came back without our data (no persistence): start over
-                self._group_ready = False
-            raise
+            entries, recovered = reader.read(count, block_ms)
+        except redis.RedisError as exc:
+            self.m.redis_errors.inc()
+            self.m.redis_up.set(0)
+            self.limited.warning("redis", "Redis read failed (retrying in %.1fs): %s", reader.wait_s, exc)
+            reader.failed()
+            return []
+        reader.wait_s = 0.2
+        self.m.redis_up.set(1)
+        self.m.progress.set_to_current_time()  # waiting for data with Redis reachable is progress
+        if recovered:
+            shards = len(self._readers)
+            entries = [e for e in entries if (e[0], shard_index(e[2], shards)) not in held]
+            self.m.recovered.inc(len(entries))
+        return entries
 
     # -- EpisodeSource -----------------------------------------------------------------------------------
     def collect(
@@ -103,10 +168,10 @@ class RedisEpisodeSource:
         """Exactly `need` usable episodes (sorted by slot in sync mode), or None if stopped first."""
         learner = self.cfg.learner
         kept: dict[int, tuple[Handle, Episode]] = {}
-        held: set[bytes] = set()  # entry ids in `kept`
+        held: set[tuple[bytes, int]] = set()  # (entry id, shard) of the entries in `kept`
         block_ms = int(learner.read_timeout_s * 1000)
         started = time.monotonic()
-        wait_s = 0.2
+        shards = len(self._readers)
         last_watch = started
         while len(kept) < need:
             now = time.monotonic()
@@ -116,30 +181,9 @@ class RedisEpisodeSource:
             if now - last_watch >= 1.0:
                 last_watch = now
                 self._watch(version, kept, now - started)
-            try:
-                entries = self._read(need - len(kept), block_ms)
-            except redis.RedisError as exc:
-                self.m.redis_errors.inc()
-                self.m.redis_up.set(0)
-                self.limited.warning("redis", "Redis read failed (retrying in %.1fs): %s", wait_s, exc)
-                self._pending_cursor = "0"  # a read whose reply was lost delivered entries: take them back
-                stop.wait(wait_s)
-                wait_s = min(5.0, wait_s * 2)
-                continue
-            wait_s = 0.2
-            self.m.redis_up.set(1)
-            self.m.progress.set_to_current_time()  # waiting for data with Redis reachable is progress
-            if self._pending_cursor is not None:  # recovering entries delivered but never settled
-                if not entries:
-                    self._pending_cursor = None
-                    continue
-                self._pending_cursor = entries[-1][0]
-                entries = [e for e in entries if e[0] not in held]
-                self.m.recovered.inc(len(entries))
+            entries = self._read(need - len(kept), block_ms, stop, held)
             drops: dict[str, list[Handle]] = {}
             for entry_id, blob, key in entries:
-                if entry_id in held:
-                    continue
                 reason = None
                 try:
                     ep = decode_episode(blob, self._spec_for, self.cfg.replay.max_episode_bytes)
@@ -160,7 +204,7 @@ class RedisEpisodeSource:
                     continue
                 slot = ep.header["slot"] if learner.mode == "sync" else len(kept)
                 kept[slot] = ((entry_id, key), ep)
-                held.add(entry_id)
+                held.add((entry_id, shard_index(key, shards)))
             for reason, handles in drops.items():
                 if not self._settle(handles, f"dropped:{reason}"):
                     return None

@@ -6,8 +6,11 @@ A rejected episode is answered with its reason (so the sender stops resending it
 process's metrics and in the run's durable ledger in Redis (answered only once counted there).
 
 Messages are taken in batches of what is waiting: each is decoded and validated, then the whole batch is
-stored and counted in one atomic Redis command, so an append-only file fsynced before every reply costs
-one fsync per batch, not one per episode (group commit).
+stored and counted in one atomic Redis command (one per shard when the stream is sharded), so an
+append-only file fsynced before every reply costs one fsync per batch, not one per episode (group commit).
+
+Replay keeps no state of its own, so several replicas can serve one run: an actor may reach any of them,
+and a resend reaching another replica meets the episode's marker in the same Redis shard.
 
 Every message ends in exactly one of: accepted, duplicate, rejected (all three answered) or deferred
 (not answered: backlog full or Redis unavailable; the sender resends), so
@@ -31,7 +34,7 @@ from vast.common.lifecycle import StopFlag
 from vast.common.logs import RateLimited
 from vast.common.metrics import RoleMetrics
 from vast.common.protocol import ACK, DROP_REASONS, DUPLICATE, EPISODE, RETRY, STORED
-from vast.common.store import BACKLOG_FULL, RunStore
+from vast.common.store import BACKLOG_FULL, RunStore, shard_index
 from vast.common.store import STORED as STORED_CODE
 from vast.common.transport import close_server, refusal_counter, server_socket
 
@@ -157,37 +160,39 @@ class ReplayRole:
         return msg
 
     def commit(self, batch: list[_Message]) -> None:
-        """Store the batch's episodes and count its rejections in one atomic Redis command (one fsync),
-        then set each message's status. RETRY (deferred, unanswered) for all of them if Redis fails."""
-        episodes = [m for m in batch if m.episode is not None]
+        """Store the batch's episodes and count its rejections in one atomic Redis command per shard (one
+        fsync each), then set each message's status. RETRY (deferred, unanswered) for the messages of a
+        shard whose Redis failed. Rejections are counted on shard 0."""
         rejected = [m for m in batch if m.reason]
-        if not episodes and not rejected:
-            codes = []
-        else:
-            start = time.perf_counter()
-            try:
-                codes = self.store.record(
-                    [(m.episode.key, m.episode.header["policy_version"], m.blob) for m in episodes],
-                    [m.reason for m in rejected],
-                    self.cfg.replay.dedupe_ttl_s,
-                    self.cfg.replay.max_backlog,
-                )
-            except redis.RedisError as exc:
-                for m in batch:
-                    m.redis_error = m.redis_error or exc
-                codes = None
-                self.redis_up.set(0)
-            else:
-                self.store_seconds.observe(time.perf_counter() - start)
-                self.redis_up.set(1)
-                self.progress.set_to_current_time()
+        groups: dict[int, list[_Message]] = {0: []} if rejected else {}
+        for m in batch:
+            if m.episode is not None:
+                groups.setdefault(shard_index(m.episode.key, len(self.store.shards)), []).append(m)
+        for index, episodes in groups.items():
+            self._commit_shard(self.store.shards[index], episodes, rejected if index == 0 else [])
         for m in batch:
             if m.redis_error is not None:
                 self.redis_errors.inc()
                 self.deferred.labels("redis").inc()
                 self.limited.warning("redis", "Redis unavailable, message left unanswered: %s", m.redis_error)
-        if codes is None:
+
+    def _commit_shard(self, store: RunStore, episodes: list[_Message], rejected: list[_Message]) -> None:
+        start = time.perf_counter()
+        try:
+            codes = store.record(
+                [(m.episode.key, m.episode.header["policy_version"], m.blob) for m in episodes],
+                [m.reason for m in rejected],
+                self.cfg.replay.dedupe_ttl_s,
+                self.cfg.replay.max_backlog,
+            )
+        except redis.RedisError as exc:
+            for m in (*episodes, *rejected):
+                m.redis_error = m.redis_error or exc
+            self.redis_up.set(0)
             return
+        self.store_seconds.observe(time.perf_counter() - start)
+        self.redis_up.set(1)
+        self.progress.set_to_current_time()
         for m in rejected:
             self.rejected.labels(m.reason).inc()
             self.limited.warning(m.reason, "rejected episode (%s): %s", m.reason, m.detail)
@@ -233,7 +238,7 @@ class ReplayRole:
     def export_ledger(self) -> None:
         """Copy the run's durable ledger from Redis into the `vast_ledger_episodes{state}` gauges."""
         try:
-            ledger = self.store.ledger()
+            ledger = self.store.run_ledger()
         except redis.RedisError as exc:
             self.redis_errors.inc()
             self.redis_up.set(0)

@@ -77,7 +77,9 @@ def parse_config(p: argparse.ArgumentParser, argv: list[str], resume_flag: bool 
     from vast.common.config import ConfigError, resolve
 
     args = p.parse_args(argv)
-    overrides = {k: v for k, v in vars(args).items() if "." in k or k in ("redis_url", "actors")}
+    overrides = {
+        k: v for k, v in vars(args).items() if "." in k or k in ("redis_url", "redis_shards", "actors")
+    }
     resume = getattr(args, "resume", None) if resume_flag else None
     if not resume:
         return args, resolve(args.config, overrides)

@@ -28,12 +28,15 @@ vast plot "$OUT/operators"
 vast plot "$OUT/sota"
 vast plot "$OUT/sota" --mode D --out "$OUT/sota/diversity"
 vast plot "$OUT/assignment"
-# Fig. 6: sub-team snapshots of MetaGrad and Spatial on Warehouse-16 and Battle-80
+# Fig. 6: sub-team snapshots of MetaGrad and Spatial on Warehouse-16 and Battle-80 (sampled sub-teams,
+# as training draws them), a greedy episode as a GIF, and the division diversity of these runs (mode D)
 for env in warehouse-16 battle-80; do
   for assign in metagrad spatial; do
     vast train --serial --env "$env" --algo vast --assign "$assign" --eta 0.25 --updates 600 \
-      --learner.keep_every 60 --run-dir "$OUT/subteams" --run-name "$env-$assign" --no-progress
-    vast evaluate "$OUT/subteams/$env-$assign" --subteams "$OUT/subteams/$env-$assign.png" \
-      --render "$OUT/subteams/$env-$assign.gif" --greedy
+      --learner.keep_every 60 --run-dir "$OUT/subteams/runs" --run-name "$env-$assign" --no-progress
+    vast evaluate "$OUT/subteams/runs/$env-$assign" --subteams "$OUT/subteams/$env-$assign.png"
   done
 done
+vast evaluate "$OUT/subteams/runs/warehouse-16-spatial" --render "$OUT/subteams/warehouse-16-spatial.gif" --greedy
+vast evaluate "$OUT/subteams/runs/battle-80-metagrad" --render "$OUT/subteams/battle-80-metagrad.gif" --greedy
+vast plot "$OUT/subteams/runs" --mode D --out "$OUT/subteams"

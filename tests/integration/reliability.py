@@ -46,7 +46,11 @@ def reproducible(rows: list[dict]) -> list[dict]:
 
 def serial_rows(tmp_path: Path, cfg: Config) -> list[dict]:
     """The same config trained in one process, no failures: the reference a sync run must match."""
-    ref = resolve(None, {**_flat(cfg), "run.name": cfg.run.name + "-serial", "redis_url": ""}, environ={})
+    ref = resolve(
+        None,
+        {**_flat(cfg), "run.name": cfg.run.name + "-serial", "redis_url": "", "redis_shards": ""},
+        environ={},
+    )
     source = LocalEpisodeSource(ref, ref.env.spec())
     Trainer(ref, source, source, tmp_path / ref.run.name).run(StopFlag())
     return rundir.read_rows(tmp_path / ref.run.name / rundir.METRICS)

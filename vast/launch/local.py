@@ -83,13 +83,16 @@ class LocalCluster:
             ).start(preexec_fn=die_with_parent)
             cfg.redis_url = self.redis.url
             saved.redis_url = ""  # embedded: `vast train --resume` starts it again on the same folder
-        replay_port, weights_port = free_port(), free_port()
+        self.replay_binds = [f"tcp://127.0.0.1:{free_port()}" for _ in range(cfg.replay.replicas)]
+        weights_port = free_port()
         for c in (cfg, saved):
-            c.replay.bind = c.actor.replay_addr = f"tcp://127.0.0.1:{replay_port}"
+            c.replay.bind = self.replay_binds[0]
+            c.actor.replay_addr = ",".join(self.replay_binds)  # every actor reaches every replica
             c.learner.weights_bind = c.actor.weights_addr = f"tcp://127.0.0.1:{weights_port}"
         saved.save(self.run_dir / rundir.CONFIG)  # the Redis password is never written
         self.metrics_url = self.metrics.serve(0, cfg.run.metrics_host)
-        self._spawn("replay")
+        for name in self.replay_names():
+            self._spawn(name)
         self._spawn("learner")
         for i in range(cfg.actors):
             self._spawn(f"actor-{i}")
@@ -103,9 +106,17 @@ class LocalCluster:
         self.log.propagate = False
         self._log_handler = handler
 
+    def replay_names(self) -> list[str]:
+        """`replay`, or `replay-0`, `replay-1`, ... with several replicas."""
+        n = self.cfg.replay.replicas
+        return ["replay"] if n == 1 else [f"replay-{i}" for i in range(n)]
+
     def _args(self, name: str) -> list[str]:
         if name.startswith("actor-"):
             return ["--actor.id", name.split("-", 1)[1]]
+        if name.startswith("replay-"):
+            i = int(name.split("-", 1)[1])
+            return ["--replay.id", str(i), "--replay.bind", self.replay_binds[i]]
         if name == "learner" and (self.run_dir / rundir.CHECKPOINT).exists():
             return ["--learner.resume", str(self.run_dir)]  # a restart continues from the newest checkpoint
         return []
@@ -117,6 +128,7 @@ class LocalCluster:
         log = open(self.run_dir / rundir.LOGS / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
         env = {k: v for k, v in os.environ.items() if not k.startswith("VAST_")}  # config.json is the truth
         env["VAST_REDIS_URL"] = self.cfg.redis_url  # ...but for the Redis URL: its password stays off disk
+        env["VAST_REDIS_SHARDS"] = self.cfg.redis_shards
         env["PYTHONUNBUFFERED"] = "1"
         self.procs[name] = subprocess.Popen(
             cmd,
@@ -131,7 +143,7 @@ class LocalCluster:
     def endpoints(self, timeout_s: float = 60.0, stop: StopFlag | None = None) -> dict[str, str]:
         """Metrics URLs of every role, once all announced themselves (bounded wait)."""
         store = RunStore(connect(self.cfg.redis_url), self.cfg.run.name)
-        want = 2 + self.cfg.actors
+        want = self.cfg.replay.replicas + 1 + self.cfg.actors
         end = time.monotonic() + timeout_s
         try:
             while True:
@@ -247,10 +259,10 @@ class LocalCluster:
 
 
 def check_redis(cfg: Config) -> None:
-    """A given Redis URL must answer now: else one clear ConfigError (never the password)."""
-    if cfg.redis_url:
+    """Given Redis URLs (and shards) must answer now: else one clear ConfigError (never the password)."""
+    for url in [cfg.redis_url, *cfg.shard_urls()] if cfg.redis_url else []:
         try:
-            check_reachable(cfg.redis_url)
+            check_reachable(url)
         except ConnectionError as exc:
             raise ConfigError(str(exc)) from None
 

@@ -38,7 +38,10 @@ ROLES: dict[str, RoleEntry] = {
         lambda c: 1,
     ),
     "replay": RoleEntry(
-        "vast.replay.role:ReplayRole", lambda c: c.replay.metrics_port, lambda c: "0", lambda c: 1
+        "vast.replay.role:ReplayRole",
+        lambda c: c.replay.metrics_port,
+        lambda c: str(c.replay.id),
+        lambda c: 1,
     ),
     "learner": RoleEntry(
         "vast.learner.role:LearnerRole",
@@ -79,8 +82,9 @@ def run_role(role: str, cfg: Config) -> int:
     entry = ROLES[role]
     port = entry.metrics_port(cfg)  # replicas with claimed ids share one port, each in its own network
     stop = StopFlag().install_signal_handlers()  # explicitly: a parent may have left SIGINT ignored
-    store = RunStore(
-        connect(cfg.redis_url, timeout_s=max(5.0, cfg.learner.read_timeout_s + 2.0)), cfg.run.name
+    timeout_s = max(5.0, cfg.learner.read_timeout_s + 2.0)
+    store = RunStore(connect(cfg.redis_url, timeout_s=timeout_s), cfg.run.name).add_shards(
+        [connect(url, timeout_s=timeout_s) for url in cfg.shard_urls()]
     )
     if role == "actor" and cfg.actor.id == -1:  # compose/k8s replicas: claim the next free id
         claimed = _redis_or_config_error(

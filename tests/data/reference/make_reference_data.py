@@ -100,31 +100,40 @@ def convert_method(method: str, instance: str, src: Path, dst: Path, with_init: 
 def convert_random_stats(raw_dir: Path, dst: Path) -> None:
     """The oracle's random-policy statistics from its per-instance raw files (every episode's quantities,
     saved every 500 episodes while it runs): per instance and quantity the episode count, mean and std
-    (ddof 1), and each file's provenance."""
+    (ddof 1), and each file's provenance. An instance may come in several files (`Battle-80.npz`,
+    `Battle-80.part2.npz`, ...: runs with other seeds that added episodes); they are pooled, and each
+    part's provenance is kept under `parts`."""
     aggregate = raw_dir.parent / "random_stats.json"  # the oracle's own summary, for the descriptions
     described = json.loads(aggregate.read_text()) if aggregate.exists() else {}
     keep = ("n_episodes", "final", "seed", "action_generator_seed", "command_line", "date_utc", "elapsed_s")
-    instances = {}
+    pooled: dict[str, dict[str, list[np.ndarray]]] = {}
+    parts: dict[str, list[dict]] = {}
+    commits: dict[str, str] = {}
     for path in sorted(raw_dir.glob("*.npz")):
         with np.load(path) as z:
             meta = json.loads(str(z["meta"]))
-            quantities = {
-                k: {
-                    "mean": float(z[k].astype(np.float64).mean()),
-                    "std": float(z[k].astype(np.float64).std(ddof=1)),
-                }
-                for k in z.files
-                if k != "meta"
-            }
-        instances[meta["instance"]] = {
-            **{k: meta[k] for k in keep},
-            "reference_commit": meta["reference_commit"],
-            "quantities": quantities,
+            for k in z.files:
+                if k != "meta":
+                    pooled.setdefault(meta["instance"], {}).setdefault(k, []).append(z[k].astype(np.float64))
+        parts.setdefault(meta["instance"], []).append({k: meta[k] for k in keep})
+        commits[meta["instance"]] = meta["reference_commit"]
+    instances = {}
+    for instance, columns in pooled.items():
+        values = {k: np.concatenate(v) for k, v in columns.items()}
+        first = parts[instance][0]
+        instances[instance] = {
+            **first,
+            "n_episodes": sum(part["n_episodes"] for part in parts[instance]),
+            "reference_commit": commits[instance],
+            **({"parts": parts[instance]} if len(parts[instance]) > 1 else {}),
+            "quantities": {
+                k: {"mean": float(v.mean()), "std": float(v.std(ddof=1))} for k, v in values.items()
+            },
         }
     out = {
         "policy": described.get("policy", ""),
         "descriptions": described.get("descriptions", {}),
-        "instances": instances,
+        "instances": dict(sorted(instances.items())),
     }
     (dst / "random_stats.json").write_text(json.dumps(out, indent=1) + "\n")
 

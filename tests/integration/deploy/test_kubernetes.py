@@ -93,34 +93,95 @@ def test_overlays_differ_where_they_should():
     assert actor["image"] == "vast:cpu" and "nvidia.com/gpu" not in actor["resources"]["limits"]
     large = render(K8S / "overlays" / "large-n")
     deployments = by_kind(large, "Deployment")
-    assert deployments["vast-actor"]["spec"]["replicas"] == 64
+    assert deployments["vast-actor"]["spec"]["replicas"] == 8
     cfg = resolve(None, environ=vast_environment(large, deployments["vast-actor"]))
     assert cfg.env.name == "battle-800" and cfg.learner.device == "cuda"
     assert by_kind(render(K8S / "overlays" / "cpu"), "Deployment")["vast-actor"]["spec"]["replicas"] == 8
 
 
-def test_optional_actor_autoscaling_component(tmp_path):
-    overlay = tmp_path / "with-hpa"
+# The measured inputs of the large-n sizing (docs/deploy.md, section 7: the same numbers, with how each
+# was measured) and the design rate of the learner.
+EPISODE_MB = 1.3  # a Battle-800 episode at its full 100 steps
+ACTOR_EPISODES_S = 11  # one actor on one core, 2 copies, full-length episodes
+LEARNER_EPISODES_S = 40  # design rate: E = 10 episodes per update, 4 updates/s on the GPU
+REPLICA_MB_S = 98  # one replay replica, acknowledged, AOF fsync every second
+REDIS_MB_S = 130  # one Redis, the store's batched script, AOF fsync every second
+MARKER_BYTES = 100  # one de-duplication marker
+
+
+def _bytes(quantity: str) -> float:
+    units = {"gb": 1e9, "mb": 1e6, "Gi": 2**30, "Mi": 2**20}
+    number = quantity.rstrip("".join(units))
+    return float(number) * units[quantity[len(number) :]]
+
+
+def test_large_n_sizing_follows_from_the_measurements():
+    objects = render(K8S / "overlays" / "large-n")
+    deployments = by_kind(objects, "Deployment")
+    cfg = resolve(None, environ=vast_environment(objects, deployments["vast-actor"]))
+    assert cfg.env.name == "battle-800" and cfg.learner.mode == "async"
+    actors = deployments["vast-actor"]["spec"]["replicas"]
+    replicas = deployments["vast-replay"]["spec"]["replicas"]
+    inflow_mb_s = LEARNER_EPISODES_S * EPISODE_MB
+    # with a quarter of the actors down (the PodDisruptionBudget) they still outpace the learner by half
+    assert 0.75 * actors * ACTOR_EPISODES_S >= 1.5 * LEARNER_EPISODES_S
+    assert actors * ACTOR_EPISODES_S <= 4 * LEARNER_EPISODES_S  # and are not idle at the gate
+    assert (replicas - 1) * REPLICA_MB_S >= inflow_mb_s  # one replica lost: the others take it all
+    assert inflow_mb_s <= 0.5 * REDIS_MB_S  # one Redis, at most half busy: no shards needed
+    redis = by_kind(objects, "StatefulSet")["vast-redis"]["spec"]
+    (container,) = redis["template"]["spec"]["containers"]
+    args = dict(zip(container["args"][1::2], container["args"][2::2]))
+    assert args["--appendonly"] == "yes" and args["--appendfsync"] == "everysec"
+    maxmemory = _bytes(args["--maxmemory"])
+    backlog = cfg.replay.max_backlog * EPISODE_MB * 1e6
+    markers = LEARNER_EPISODES_S * cfg.replay.dedupe_ttl_s * MARKER_BYTES
+    assert maxmemory >= 2 * (backlog + markers)
+    assert _bytes(container["resources"]["limits"]["memory"]) >= 2 * maxmemory  # a rewrite's fork
+    volume = _bytes(redis["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"])
+    assert volume >= 2 * _bytes(args["--auto-aof-rewrite-min-size"]) + maxmemory
+    (learner,) = deployments["vast-learner"]["spec"]["template"]["spec"]["containers"]
+    assert learner["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    (replay,) = deployments["vast-replay"]["spec"]["template"]["spec"]["containers"]
+    queued = actors * cfg.actor.max_in_flight * EPISODE_MB * 1e6  # every actor's window at one replica
+    assert _bytes(replay["resources"]["limits"]["memory"]) >= 2 * queued
+
+
+def render_with_component(base: str, component: str, tmp_path) -> list[dict]:
+    """`base` overlay plus an optional component, through a throwaway overlay (relative paths only)."""
+    overlay = tmp_path / f"with-{component}"
     overlay.mkdir()
-    relative = os.path.relpath(K8S, overlay)  # kustomize takes relative paths only
+    relative = os.path.relpath(K8S, overlay)
     (overlay / "kustomization.yaml").write_text(
         yaml.safe_dump(
             {
-                "resources": [f"{relative}/overlays/cpu"],
-                "components": [f"{relative}/components/actor-autoscaling"],
+                "resources": [f"{relative}/overlays/{base}"],
+                "components": [f"{relative}/components/{component}"],
             }
         )
     )
-    objects = list(
-        yaml.safe_load_all(
-            run(
-                [tool("kubectl"), "kustomize", "--load-restrictor", "LoadRestrictionsNone", overlay],
-                "kustomize",
-                60,
-            )
-        )
-    )
+    cmd = [tool("kubectl"), "kustomize", "--load-restrictor", "LoadRestrictionsNone", overlay]
+    return list(yaml.safe_load_all(run(cmd, "kustomize", 60)))
+
+
+def test_optional_actor_autoscaling_component(tmp_path):
+    objects = render_with_component("cpu", "actor-autoscaling", tmp_path)
     validate(objects, tmp_path)
     hpa = by_kind(objects, "HorizontalPodAutoscaler")["vast-actor"]
     assert hpa["spec"]["scaleTargetRef"]["name"] == "vast-actor"
     assert hpa["spec"]["metrics"][0]["external"]["metric"]["name"] == "vast_learner_wait_ratio"
+
+
+def test_optional_redis_shards_component_gives_every_role_both_shards(tmp_path):
+    objects = render_with_component("large-n", "redis-shards", tmp_path)
+    validate(objects, tmp_path)
+    redis = by_kind(objects, "StatefulSet")["vast-redis"]["spec"]
+    headless = by_kind(objects, "Service")[redis["serviceName"]]["spec"]
+    assert redis["replicas"] == 2 and headless["clusterIP"] == "None"
+    assert headless["selector"] == redis["selector"]["matchLabels"]
+    for deployment in by_kind(objects, "Deployment").values():
+        (container,) = deployment["spec"]["template"]["spec"]["containers"]
+        names = [e["name"] for e in container["env"]]
+        assert names.index("REDIS_PASSWORD") < names.index("VAST_REDIS_URL")  # expanded in order
+        cfg = resolve(None, environ=vast_environment(objects, deployment))
+        assert "@vast-redis-0.vast-redis-pods:6379" in cfg.redis_url
+        assert [u.split("@")[1] for u in cfg.shard_urls()] == ["vast-redis-1.vast-redis-pods:6379/0"]

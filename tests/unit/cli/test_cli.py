@@ -41,7 +41,9 @@ def test_every_config_setting_has_a_flag_with_help_type_and_default(capsys):
         assert field_help(field), f"{key} has no help text"
     assert main(["train", "--help"]) == 0
     text = capsys.readouterr().out
-    for section in (f.name for f in dataclasses.fields(Config) if f.name not in ("redis_url", "actors")):
+    for section in (
+        f.name for f in dataclasses.fields(Config) if f.name not in ("redis_url", "redis_shards", "actors")
+    ):
         assert f"\n{section}:\n" in text, section
     assert "--learner.eval_every INT" in text and "(default: 1)" in text
     assert "{sync,async}" in text
