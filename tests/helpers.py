@@ -76,7 +76,28 @@ def serial_trainer(run_dir, **overrides):
     return Trainer(cfg, source, source, run_dir)
 
 
-class RunningReplay:
+class RoleThread:
+    """A real role running on a thread of the test process, its metrics at hand."""
+
+    def __init__(self, role, metrics: RoleMetrics, join_s: float, ready: bool = False):
+        self.role, self.metrics, self.join_s = role, metrics, join_s
+        self.stop = StopFlag()
+        started = threading.Event()
+        args = (self.stop, started.set) if ready else (self.stop,)
+        self.thread = threading.Thread(target=role.run, args=args, daemon=True)
+        self.thread.start()
+        assert not ready or started.wait(10)
+
+    def value(self, name, **labels):
+        return self.metrics.registry.get_sample_value(name, labels or None) or 0.0
+
+    def close(self):
+        self.stop.set()
+        self.thread.join(self.join_s)
+        assert not self.thread.is_alive()
+
+
+class RunningReplay(RoleThread):
     """A real ReplayRole serving a real socket from a thread of the test process."""
 
     def __init__(self, store: RunStore, env_name: str = "gaussian-squeeze-50", port: int = 0, **extra):
@@ -84,23 +105,14 @@ class RunningReplay:
         overrides = {"env.name": env_name, "replay.bind": f"tcp://127.0.0.1:{port}", **extra}
         self.cfg = resolve(None, overrides, environ={})
         self.addr = f"tcp://127.0.0.1:{port}"
-        self.metrics = RoleMetrics("replay")
         from vast.replay.role import ReplayRole
 
-        self.service = ReplayRole(self.cfg, store, self.metrics, logging.getLogger("test"))
-        self.stop = StopFlag()
-        ready = threading.Event()
-        self.thread = threading.Thread(target=self.service.run, args=(self.stop, ready.set), daemon=True)
-        self.thread.start()
-        assert ready.wait(10)
-
-    def value(self, name, **labels):
-        return self.metrics.registry.get_sample_value(name, labels or None) or 0.0
+        metrics = RoleMetrics("replay")
+        self.service = ReplayRole(self.cfg, store, metrics, logging.getLogger("test"))
+        super().__init__(self.service, metrics, join_s=10, ready=True)
 
     def close(self):
-        self.stop.set()
-        self.thread.join(10)
-        assert not self.thread.is_alive()
+        super().close()
         # every message ended in exactly one outcome
         answered = sum(
             self.value(f"vast_replay_episodes_{kind}_total") for kind in ("accepted", "duplicate")

@@ -18,7 +18,7 @@ from vast.learner.trainer import Trainer
 
 # Fields that depend on timing or on who played an episode, not on what was trained (drops by reason
 # count episodes a crash made redundant, which a run without crashes never sees).
-NOT_REPRODUCIBLE = {"wall_s", "from_actors", "dropped", "dropped_stale"}
+NOT_REPRODUCIBLE = {"wall_s", "from_actors"}
 
 
 def config(tmp_path: Path, name: str, **extra) -> Config:

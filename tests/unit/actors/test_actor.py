@@ -5,18 +5,16 @@ a missing actor, producing exactly the episodes that actor would have played."""
 from __future__ import annotations
 
 import logging
-import threading
 
 import numpy as np
 import pytest
 import zmq
 
-from tests.helpers import RunningReplay, wait_until
+from tests.helpers import RoleThread, RunningReplay, wait_until
 from vast.actors.actor import ActorRole
 from vast.common.codec import decode_episode
 from vast.common.config import resolve
 from vast.common.embedded_redis import free_port
-from vast.common.lifecycle import StopFlag
 from vast.common.metrics import RoleMetrics
 from vast.common.networks import make_policy
 from vast.common.protocol import sync_seed, sync_slots
@@ -26,7 +24,7 @@ from vast.learner.publisher import WeightPublisher
 ENV = "gaussian-squeeze-20"
 
 
-class RunningActor:
+class RunningActor(RoleThread):
     def __init__(self, store, replay: RunningReplay, weights_port: int, **extra):
         overrides = {
             "env.name": ENV,
@@ -37,20 +35,9 @@ class RunningActor:
             **extra,
         }
         self.cfg = resolve(None, overrides, environ={})
-        self.metrics = RoleMetrics("actor")
         self.log = logging.getLogger("test.actor")
-        self.role = ActorRole(self.cfg, store, self.metrics, self.log)
-        self.stop = StopFlag()
-        self.thread = threading.Thread(target=self.role.run, args=(self.stop,), daemon=True)
-        self.thread.start()
-
-    def value(self, name, **labels):
-        return self.metrics.registry.get_sample_value(name, labels or None) or 0.0
-
-    def close(self):
-        self.stop.set()
-        self.thread.join(20)
-        assert not self.thread.is_alive()
+        metrics = RoleMetrics("actor")
+        super().__init__(ActorRole(self.cfg, store, metrics, self.log), metrics, join_s=20)
 
 
 def _stored(store) -> list:

@@ -67,7 +67,7 @@ class Target:
 
     def send_good(self) -> None:
         header, arrays = self.fresh()
-        blob = msgpack.packb({"h": header, "a": _arrays(arrays)}, use_bin_type=True)
+        blob = _packed(header, arrays)
         key = f"{header['actor_id']}:{header['episode_id']}"
         assert self.request([b"EP", key.encode(), blob])[2] == b"stored"
         self.good_keys.append(key)
