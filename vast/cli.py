@@ -202,7 +202,18 @@ COMMANDS: dict[str, tuple[str, Callable[[list[str]], int]]] = {
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The `vast` command. Output piped into a reader that closes early (`vast --help | head`) ends
+    quietly, as other command-line tools do, instead of with a BrokenPipeError traceback."""
+    try:
+        code = _dispatch(list(sys.argv[1:] if argv is None else argv))
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 1
+
+
+def _dispatch(argv: list[str]) -> int:
     # Before torch loads (here and in every child process): idle OpenMP threads sleep instead of spinning,
     # so a multi-threaded learner (learner.torch_threads) does not steal the cores actors work on.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

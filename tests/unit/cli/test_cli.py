@@ -117,3 +117,25 @@ def test_bad_configuration_leaves_no_run_directory(capsys, tmp_path, extra):
     assert main(["train", "--run-dir", str(tmp_path), "--run-name", "x", *extra]) == 2
     assert len(_error_lines(capsys)) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def test_output_into_a_pipe_closed_early_ends_without_a_traceback():
+    """`vast --help | head -1`: the reader has gone when vast writes; no BrokenPipeError traceback."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write: every write fails with EPIPE
+    try:
+        writer = subprocess.run(
+            [sys.executable, "-c", "from vast.cli import main; import sys; sys.exit(main(['--help']))"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+    assert "Traceback" not in writer.stderr and "BrokenPipeError" not in writer.stderr, writer.stderr
+    assert writer.returncode == 1
