@@ -97,7 +97,8 @@ def test_a_sweep_killed_with_sigkill_continues_to_the_rows_of_an_uninterrupted_o
     common += ["--set", "learner.checkpoint_every=4", "--set", "learner.eval_episodes=2", "--no-progress"]
     vast("experiment", *common, "--jobs", "1", "--out", str(tmp_path / "straight"))
     killed = tmp_path / "killed"
-    run_dirs = [killed / "runs" / f"warehouse-4.vast-qtran-metagrad@0.25.seed{s}" for s in (0, 1)]
+    run_dirs = [killed / "runs" / d.name for d in sorted((tmp_path / "straight" / "runs").iterdir())]
+    assert len(run_dirs) == 2
     proc = subprocess.Popen(
         [sys.executable, "-m", "vast", "experiment", *common, "--jobs", "2", "--out", str(killed)],
         cwd=ROOT,

@@ -107,6 +107,7 @@ def make_plan(args: argparse.Namespace):
         updates = args.updates or presets.paper_updates(env, args.budget)
         for setting, label in grid[env]:
             if extra:
+                setting = setting.with_overrides(extra)
                 label += " [" + ", ".join(f"{k.split('.')[-1]}={v}" for k, v in sorted(extra.items())) + "]"
             for seed in range(args.first_seed, args.first_seed + args.seeds):
                 cfg = run_config(env, setting, label, seed, updates, out, extra)

@@ -70,7 +70,9 @@ class Setting:
         for key, value in self.overrides:
             set_key(cfg, key, value)
 
-    def with_overrides(self, extra: tuple[tuple[str, str], ...]) -> Setting:
+    def with_overrides(self, extra) -> Setting:
+        """This setting with `extra` config keys (pairs or a dict) added, winning over its own: `--set` makes
+        another setting, so its runs get their own directories instead of clashing with the plain ones."""
         merged = dict(self.overrides)
         merged.update(extra)
         return Setting(self.method, self.operator, self.assignment, self.eta, tuple(sorted(merged.items())))

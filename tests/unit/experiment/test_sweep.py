@@ -61,6 +61,12 @@ def test_the_grid_is_settings_times_environments_times_seeds(tmp_path):
         r.config["learner"]["eval_episodes"] == 2 and r.label.endswith("[eval_episodes=2]")
         for r in custom.runs
     )
+    # a --set setting is another setting: its runs get their own directories beside the plain ones
+    plain = make_plan(
+        parser().parse_args(["--preset", "paper-sota", "--env", "warehouse-8", "--out", str(tmp_path)])
+    )
+    assert {r.key for r in plain.runs}.isdisjoint(r.key for r in custom.runs)
+    assert "warehouse-8.qmix+learner.eval_episodes=2.seed0" in {r.key for r in custom.runs}
 
 
 def test_a_sweep_writes_one_run_directory_per_run_and_skips_finished_ones(tmp_path):

@@ -79,7 +79,7 @@ def test_plot_writes_figures_and_tables(sweep, tmp_path, capsys):
 
 
 def test_plain_run_directories_are_labelled_from_their_config(sweep, tmp_path):
-    one = next((sweep / "runs").glob("warehouse-4.il.seed0"))
+    one = next((sweep / "runs").glob("warehouse-4.il*.seed0"))
     assert plot([str(one), "--out", str(tmp_path), "--resamples", "100"]) == 0
     assert (tmp_path / "warehouse-4.png").exists()
     with pytest.raises(ConfigError, match="no run directories"):
