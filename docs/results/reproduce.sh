@@ -34,6 +34,7 @@ run --preset paper-sota --env gaussian-squeeze-800 --budget "$B_SOTA_LARGE" --se
 # Fig. 5: assignment strategies (+ best baseline) on W-16, B-80, GS-800
 run --preset paper-assignment --budget "$B_ASSIGN" --out "$OUT/assignment"
 run --preset paper-assignment --env warehouse-16 --budget "$B_ASSIGN_W16" --out "$OUT/assignment"
+run --preset paper-assignment --env gaussian-squeeze-800 --budget "$B_ASSIGN" --set algo.return_norm=batch --out "$OUT/assignment"
 
 vast plot "$OUT/operators"
 vast plot "$OUT/sota"

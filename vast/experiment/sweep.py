@@ -96,8 +96,25 @@ def estimate_cost(cfg: Config) -> float:
 
 
 # -- state of a run directory -------------------------------------------------------------------------
+def with_current_defaults(saved: dict[str, Any]) -> dict[str, Any]:
+    """`saved` with every key it lacks filled in from today's defaults (a copy)."""
+    merged = {}
+    for name, default in Config().to_dict().items():
+        value = saved.get(name, default)
+        merged[name] = (
+            {**default, **value} if isinstance(default, dict) and isinstance(value, dict) else value
+        )
+    for name, value in saved.items():  # keys vast no longer has stay, and still count as differences
+        merged.setdefault(name, value)
+    return merged
+
+
 def config_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
-    """Keys (section.field) whose values differ, ignoring those a resume may change."""
+    """Keys (section.field) whose values differ, ignoring those a resume may change.
+
+    A key the saved config lacks was added to vast after that run was made: it counts as its default
+    (new keys keep the old behaviour at their defaults), so upgrading vast does not orphan finished runs."""
+    old = with_current_defaults(old)
     diffs = []
     for section in sorted(set(old) | set(new)):
         a, b = old.get(section), new.get(section)

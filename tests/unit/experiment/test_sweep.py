@@ -139,3 +139,19 @@ def test_a_failing_run_is_reported_and_the_sweep_goes_on(tmp_path):
     result = run_sweep(plan, jobs=1, console=Console(quiet=True), progress=False)
     assert result["done"] == 3 and len(result["failed"]) == 1
     assert "error.txt" in {p.name for p in (tmp_path / "runs" / plan.runs[0].key).iterdir()}
+
+
+def test_a_run_made_before_a_config_key_existed_still_matches_at_that_keys_default():
+    from vast.common.config import Config
+    from vast.experiment.sweep import config_differences
+
+    new = Config().to_dict()
+    old = json.loads(json.dumps(new))
+    del old["replay"]["replicas"]  # keys added to vast after the run was made
+    del old["redis_shards"]
+    assert config_differences(old, new) == []
+    changed = json.loads(json.dumps(new))
+    changed["replay"]["replicas"] = 3
+    assert config_differences(old, changed) == ["replay.replicas: 1 -> 3"]
+    old["gone"] = 1  # a key vast no longer has still counts
+    assert config_differences(old, new) == ["gone: 1 -> None"]
