@@ -13,7 +13,17 @@ from vast.plots.runs import Collection, Run
 from vast.plots.stats import RESAMPLES, bootstrap_mean_ci, moving_average
 
 MAX_POINTS = 1000  # a 10,000-update curve is drawn (and bootstrapped) at this many evenly spaced points
-COLORS = ["#1f77b4", "#08306b", "#ff7f0e", "#d62728", "#9467bd", "#2ca02c", "#17becf", "#e377c2", "#7f7f7f"]
+COLORS = [
+    "#1f77b4", "#08306b", "#ff7f0e", "#d62728", "#9467bd", "#2ca02c", "#17becf", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#8c564b",
+]  # fmt: skip
+LINESTYLES = ["-", "--", ":"]
+
+
+def line_style(i: int) -> tuple[str, str]:
+    """Colour and line style of the i-th curve: the colours first, then again dashed, then dotted, so
+    a sweep with a `--set` twin of every setting (ten curves and more) keeps every curve distinct."""
+    return COLORS[i % len(COLORS)], LINESTYLES[(i // len(COLORS)) % len(LINESTYLES)]
 
 
 @dataclass
@@ -68,10 +78,10 @@ def plot_env(
         return [], []
     fig, ax = plt.subplots(figsize=(6.0, 3.6), dpi=120)
     for i, c in enumerate(curves):
-        color = COLORS[i % len(COLORS)]
+        color, style = line_style(i)
         ax.fill_between(c.x, c.low, c.high, color=color, alpha=0.15, linewidth=0)
         marker = "o" if len(c.x) == 1 else None  # a run shorter than the window: one smoothed point
-        ax.plot(c.x, c.mean, color=color, lw=1.4, marker=marker, label=f"{c.label} ({c.runs} runs)")
+        ax.plot(c.x, c.mean, color=color, ls=style, lw=1.4, marker=marker, label=f"{c.label} ({c.runs} runs)")
     ax.set_xlabel("environment steps")
     ax.set_ylabel(y_label)
     ax.set_title(f"{title}: {env}" if title else env)

@@ -84,3 +84,10 @@ def test_plain_run_directories_are_labelled_from_their_config(sweep, tmp_path):
     assert (tmp_path / "warehouse-4.png").exists()
     with pytest.raises(ConfigError, match="no run directories"):
         plot([str(tmp_path), "--out", str(tmp_path / "x")])
+
+
+def test_every_curve_of_a_large_figure_has_its_own_colour_and_line_style():
+    from vast.plots.figures import line_style
+
+    styles = [line_style(i) for i in range(30)]
+    assert len(set(styles)) == 30
