@@ -74,8 +74,9 @@ def minor_faults() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
-def warm_up(fn, max_calls: int = 4, settled_pages: int = 256) -> int:
-    """Call `fn` until a call faults in fewer than `settled_pages` new pages (1 MiB): steady state.
+def warm_up(fn, max_calls: int = 4, settled_faults: int = 16) -> int:
+    """Call `fn` until a call takes fewer than `settled_faults` page faults: steady state. (A settled
+    update takes 0-1; a fault maps 4 KiB, or 2 MiB with transparent huge pages, so count faults, not bytes.)
 
     Why more than one call: the first update allocates Adam's lazy state next to the gradients, and
     the heap only reaches its working set a call or two later. At GaussianSqueeze-12800, QMIX's second
@@ -86,7 +87,7 @@ def warm_up(fn, max_calls: int = 4, settled_pages: int = 256) -> int:
         before = minor_faults()
         fn()
         calls += 1
-        if minor_faults() - before < settled_pages:
+        if minor_faults() - before < settled_faults:
             break
     return calls
 

@@ -110,7 +110,7 @@ def make_plan(args: argparse.Namespace):
                 setting = setting.with_overrides(extra)
                 label += " [" + ", ".join(f"{k.split('.')[-1]}={v}" for k, v in sorted(extra.items())) + "]"
             for seed in range(args.first_seed, args.first_seed + args.seeds):
-                cfg = run_config(env, setting, label, seed, updates, out, extra)
+                cfg = run_config(env, setting, label, seed, updates, out)
                 plan.runs.append(
                     PlannedRun(
                         key=cfg.run.name,

@@ -64,17 +64,11 @@ class Plan:
         return list(dict.fromkeys(r.label for r in self.runs))
 
 
-def run_config(
-    env: str, setting, label: str, seed: int, updates: int, sweep_dir: Path, extra: dict[str, str]
-) -> Config:
-    """The full config of one run of the grid (validated)."""
-    from vast.common.config import set_key
-
+def run_config(env: str, setting, label: str, seed: int, updates: int, sweep_dir: Path) -> Config:
+    """The full config of one run of the grid (validated); `--set` keys are part of `setting`."""
     cfg = Config()
     cfg.env.name = env
     setting.apply(cfg)
-    for key, value in extra.items():
-        set_key(cfg, key, value)
     cfg.run.seed = seed
     cfg.run.updates = updates
     cfg.run.minutes = 0.0
