@@ -130,7 +130,7 @@ class Layout:
     def __init__(self, env_name: str, replicas: int, urls: list[str], run: str):
         from bench_transport import wait_until  # this folder is on the path of a script run
 
-        from vast.common.embedded_redis import free_port
+        from vast.common.ports import free_port
         from vast.common.store import RunStore, connect
 
         self.run = run

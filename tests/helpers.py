@@ -12,11 +12,11 @@ import torch
 
 from vast.common.codec import REJECT_REASONS
 from vast.common.config import resolve
-from vast.common.embedded_redis import free_port
 from vast.common.episode import Episode
 from vast.common.lifecycle import StopFlag
 from vast.common.metrics import RoleMetrics
 from vast.common.networks import PolicyNet
+from vast.common.ports import free_port
 from vast.common.rollout import rollout
 from vast.common.store import RunStore
 from vast.envs.registry import make_env, make_spec

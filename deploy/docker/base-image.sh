@@ -26,8 +26,10 @@ if [[ -s $tarball ]]; then
 fi
 
 "$here/../host-packages.sh" debootstrap
-mirror=$(grep -h -o -E 'https?://[^ ]+/debian/?' /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null \
-         | grep -v security | head -1 || true)
+# the first Debian archive apt itself uses: one-line `deb URL ...` or deb822 `URIs: URL`, never a comment
+# (Debian's images comment a snapshot URL above the real one, which may not be reachable)
+mirror=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources 2>/dev/null \
+         | grep -v -E '^[[:space:]]*#' | grep -o -E 'https?://[^ ]+/debian/?' | grep -v security | head -1 || true)
 mirror=${mirror:-http://deb.debian.org/debian}
 mkdir -p "$CACHE_DIR/debs"
 rootfs=$(mktemp -d "$CACHE_DIR/rootfs.XXXXXX")

@@ -16,7 +16,8 @@ import pytest
 
 from tests.helpers import wait_until
 from tests.integration.reliability import audit_ledger, config, reproducible, serial_rows
-from vast.common.embedded_redis import EmbeddedRedis, free_port
+from vast.common.embedded_redis import EmbeddedRedis
+from vast.common.ports import free_port
 from vast.common.rundir import read_rows
 from vast.common.store import RunStore, connect
 

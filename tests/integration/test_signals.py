@@ -73,7 +73,7 @@ def test_vast_train_stops_in_order_on_a_signal_even_with_sigint_ignored(tmp_path
 
 @pytest.mark.timeout(120)
 def test_a_role_started_with_sigint_ignored_still_stops_on_sigint(tmp_path, redis_server, run_name):
-    from vast.common.embedded_redis import free_port
+    from vast.common.ports import free_port
 
     cmd = [sys.executable, "-m", "vast", "replay", "--redis-url", redis_server.url, "--run-name", run_name]
     cmd += ["--replay.bind", f"tcp://127.0.0.1:{free_port()}"]

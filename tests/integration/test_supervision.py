@@ -24,7 +24,7 @@ from tests.integration.reliability import (
     wait_rows,
 )
 from vast.common import rundir
-from vast.common.embedded_redis import free_port
+from vast.common.ports import free_port
 from vast.common.store import RunStore, connect
 from vast.launch.local import LocalCluster
 

@@ -194,7 +194,7 @@ def test_async_mode_bounds_policy_lag(tmp_path):
 def test_roles_started_separately_configured_by_environment_only(tmp_path, redis_server, run_name):
     """The container path: `vast replay|learner|actor` as separate processes, configured only through
     VAST_* environment variables and connected by host:port."""
-    from vast.common.embedded_redis import free_port
+    from vast.common.ports import free_port
 
     replay_port, weights_port = free_port(), free_port()
     base = {k: v for k, v in os.environ.items() if not k.startswith("VAST_")}

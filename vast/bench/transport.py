@@ -16,8 +16,8 @@ import time
 from vast.actors.sender import EpisodeSender
 from vast.bench.codec import make_episodes
 from vast.common.codec import encode_episode
-from vast.common.embedded_redis import free_port
 from vast.common.lifecycle import StopFlag
+from vast.common.ports import free_port
 from vast.common.store import RunStore, connect
 
 

@@ -29,9 +29,10 @@ from rich.markup import escape
 
 from vast.common import rundir
 from vast.common.config import Config, ConfigError, redact_url
-from vast.common.embedded_redis import EmbeddedRedis, free_port
+from vast.common.embedded_redis import EmbeddedRedis
 from vast.common.lifecycle import StopFlag, die_with_parent
 from vast.common.metrics import RoleMetrics
+from vast.common.ports import free_port
 from vast.common.store import RunStore, check_reachable, connect
 from vast.launch.progress import TrainingProgress, describe, report
 from vast.launch.supervisor import RestartPolicy

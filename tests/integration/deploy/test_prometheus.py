@@ -19,7 +19,7 @@ import yaml
 from tests.helpers import wait_until
 from tests.integration.deploy.conftest import DEPLOY, ROOT, host_packages, run
 from vast.common.config import resolve
-from vast.common.embedded_redis import free_port
+from vast.common.ports import free_port
 from vast.launch.local import LocalCluster
 
 PROMETHEUS = DEPLOY / "prometheus"

@@ -14,9 +14,9 @@ from tests.helpers import RoleThread, RunningReplay, wait_until
 from vast.actors.actor import ActorRole
 from vast.common.codec import decode_episode
 from vast.common.config import resolve
-from vast.common.embedded_redis import free_port
 from vast.common.metrics import RoleMetrics
 from vast.common.networks import make_policy
+from vast.common.ports import free_port
 from vast.common.protocol import sync_seed, sync_slots
 from vast.common.rollout import EpisodePlayer
 from vast.learner.publisher import WeightPublisher

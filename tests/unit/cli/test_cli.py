@@ -69,7 +69,7 @@ def test_deprecated_operator_spelling_still_works_with_a_warning():
 
 
 def test_unreachable_redis_is_one_line_exit_2_and_leaves_no_run_directory(capsys, tmp_path):
-    from vast.common.embedded_redis import free_port
+    from vast.common.ports import free_port
 
     argv = ["train", "--redis-url", f"redis://:pw-123@127.0.0.1:{free_port()}/0", "--run-dir", str(tmp_path)]
     assert main([*argv, "--run-name", "nothing", "--no-progress"]) == 2

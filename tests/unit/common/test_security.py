@@ -20,9 +20,10 @@ from tests.helpers import RunningReplay, make_episodes, wait_until
 from vast.actors.sender import EpisodeSender
 from vast.actors.weights import WeightClient
 from vast.common.config import AuthConfig, ConfigError, redact_url, resolve
-from vast.common.embedded_redis import EmbeddedRedis, free_port
+from vast.common.embedded_redis import EmbeddedRedis
 from vast.common.lifecycle import StopFlag
 from vast.common.metrics import RoleMetrics
+from vast.common.ports import free_port
 from vast.common.store import RunStore, check_reachable, connect
 from vast.common.transport import generate_keys, refusal_counter
 from vast.learner.publisher import WeightPublisher

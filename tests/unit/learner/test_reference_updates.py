@@ -40,7 +40,9 @@ GRAD_RTOL = 1e-4  # entries and row/column sums, relative to the tensor's larges
 # Parameters: differences stay below 3e-6, except where a gradient is as small as Adam's eps (1e-8): there a
 # relative gradient difference of 1e-3 (cancellation in a sum) moves the step by up to 2e-5.
 PARAM_ATOL = 5e-5  # entries: 5% of one Adam step (lr 1e-3)
-SUM_ATOL = 1e-4  # row and column sums of the sketched tensors; measured 3e-5
+# row and column sums of the sketched tensors; measured 3e-5 on an AMD EPYC (AVX2 kernels, where the
+# reference data was made), 1.2e-4 on an Intel Xeon (AVX-512 kernels: VAST-QTRAN Battle-20's VASTNet)
+SUM_ATOL = 3e-4
 # vast's batched k-means (one k-means++ seeding, 10 Lloyd steps) against scikit-learn's best of 10 seedings
 # (the reference): within-cluster sums of squares 1.12-1.24 times the reference's on the recorded positions
 SPATIAL_SS_RATIO = 1.35

@@ -12,8 +12,9 @@ import zmq
 from tests.helpers import RunningReplay, make_episodes, wait_until
 from vast.actors.sender import EpisodeSender
 from vast.common.codec import decode_episode, encode_episode
-from vast.common.embedded_redis import EmbeddedRedis, free_port
+from vast.common.embedded_redis import EmbeddedRedis
 from vast.common.lifecycle import StopFlag
+from vast.common.ports import free_port
 from vast.common.store import RunStore, connect
 from vast.envs.registry import make_spec
 
