@@ -101,6 +101,8 @@ def make_plan(args: argparse.Namespace):
         settings = parse_settings(args.algos)
         grid = {env: [(s, s.label()) for s in settings] for env in envs}
         mode, metric, focus, name = "", "eval_metric", settings[0].canonical(), ""
+    if extra:  # --set makes other settings: the focus is the one carrying the same overrides
+        focus = parse_setting(focus).with_overrides(extra).canonical()
     out = Path(args.out or Path("experiments") / (name or "sweep"))
     plan = Plan(out, mode, name, metric, focus)
     for env in envs:

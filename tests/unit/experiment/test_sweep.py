@@ -67,6 +67,10 @@ def test_the_grid_is_settings_times_environments_times_seeds(tmp_path):
     )
     assert {r.key for r in plain.runs}.isdisjoint(r.key for r in custom.runs)
     assert "warehouse-8.qmix+learner.eval_episodes=2.seed0" in {r.key for r in custom.runs}
+    # ...and the table's focus (the preset's VAST setting) is that setting with the same overrides
+    assert plain.focus == "vast-qtran-metagrad@0.25"
+    assert custom.focus == "vast-qtran-metagrad@0.25:learner.eval_episodes=2"
+    assert custom.focus in {r.setting for r in custom.runs}
 
 
 def test_a_sweep_writes_one_run_directory_per_run_and_skips_finished_ones(tmp_path):
