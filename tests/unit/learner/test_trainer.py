@@ -46,6 +46,9 @@ def _recorded(path: Path) -> list[dict]:
 ROUNDING_RTOL = 1e-5
 ROUNDING_ATOL = 1e-5
 UPDATE_FLOATS = ("loss/", "grad_norm/", "q_taken_mean", "advantage_mean", "entropy", "meta_entropy")
+# What the played episodes decide: the same values mean every training and evaluation episode took the
+# same actions.
+EPISODE_FIELDS = ("update", "version", "episodes", "env_steps", "train_metric", "train_return", "eval_metric")
 
 
 def _differences(old: dict, new: dict, rtol: float = ROUNDING_RTOL) -> list[str]:
@@ -75,11 +78,6 @@ def _run_and_compare(tmp_path, recorded: Path, rounding_until: int, **overrides)
         assert not _differences(old, new), f"update {old['update']} differs: {_differences(old, new)}"
     assert after[-1]["eval_metric"] > 400  # it learns: a uniform policy scores 1.74, the optimum 423
     return after
-
-
-# What the played episodes decide: the same values mean every training and evaluation episode took the
-# same actions.
-EPISODE_FIELDS = ("update", "version", "episodes", "env_steps", "train_metric", "train_return", "eval_metric")
 
 
 def test_run_with_the_old_clipping_matches_the_metrics_recorded_before_the_redesign(tmp_path):
