@@ -106,6 +106,24 @@ class MLPTrunk(nn.Module):
         return self.rest(nn.functional.elu(self.input(x)))
 
 
+def per_index(network: nn.Module, obs: TorchFeatures) -> torch.Tensor | None:
+    """`network`'s output for one-hot-only observations, computed once per possible index and gathered.
+
+    Why: when an observation is nothing but an index (GaussianSqueeze: the agent's id), the output of a
+    per-agent network depends on that index alone, so a batch of R episodes × N agents holds every one
+    of the N distinct outputs R times. Evaluating the D = onehot_dim possible inputs and gathering gives
+    the same values for D rows of work instead of R·N (GaussianSqueeze-800's update: 800 rows, not 8,000),
+    and the gradients summed over the repeats are the same sums. None when it would not save work
+    (dense features, or no more rows than indices): the caller then evaluates row by row.
+    """
+    first = network.trunk.input
+    if obs.dense is not None or obs.onehot is None or obs.onehot.numel() <= first.onehot_dim:
+        return None
+    every = torch.arange(first.onehot_dim, device=obs.onehot.device)
+    table = network.per_row(TorchFeatures(None, every))  # (D, width)
+    return table.index_select(0, obs.onehot.reshape(-1)).reshape(*obs.onehot.shape, table.shape[-1])
+
+
 class PolicyNet(nn.Module):
     """The parameter-shared actor: softmax policy head and value head (the value head serves IL)."""
 
@@ -115,10 +133,18 @@ class PolicyNet(nn.Module):
         self.policy_head = nn.Linear(hidden, n_actions)
         self.value_head = nn.Linear(hidden, 1)
 
+    def per_row(self, obs: TorchFeatures) -> torch.Tensor:
+        """(..., A + 1): the logits and, last, the value."""
+        h = self.trunk(obs)
+        return torch.cat([self.policy_head(h), self.value_head(h)], dim=-1)
+
     def forward(self, obs: TorchFeatures) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (logits (..., A), value (...))."""
-        h = self.trunk(obs)
-        return self.policy_head(h), self.value_head(h).squeeze(-1)
+        out = per_index(self, obs)
+        if out is None:
+            h = self.trunk(obs)
+            return self.policy_head(h), self.value_head(h).squeeze(-1)
+        return out[..., :-1], out[..., -1]
 
 
 def make_policy(spec: EnvSpec, cfg: AlgoConfig) -> PolicyNet:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vast.common.networks import MLPTrunk, TorchFeatures
+from vast.common.networks import MLPTrunk, TorchFeatures, per_index
 
 
 class LocalQNet(nn.Module):
@@ -17,6 +17,10 @@ class LocalQNet(nn.Module):
         self.trunk = MLPTrunk(obs_dense_dim, obs_onehot_dim, hidden)
         self.head = nn.Linear(hidden, n_actions)
 
-    def forward(self, obs: TorchFeatures) -> torch.Tensor:
-        """(..., A) local Q-values for every action."""
+    def per_row(self, obs: TorchFeatures) -> torch.Tensor:
         return self.head(self.trunk(obs))
+
+    def forward(self, obs: TorchFeatures) -> torch.Tensor:
+        """(..., A) local Q-values for every action (once per index for one-hot-only observations)."""
+        out = per_index(self, obs)
+        return self.per_row(obs) if out is None else out
