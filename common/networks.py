@@ -138,6 +138,12 @@ class PolicyNet(nn.Module):
         h = self.trunk(obs)
         return torch.cat([self.policy_head(h), self.value_head(h)], dim=-1)
 
+    def logits(self, obs: TorchFeatures) -> torch.Tensor:
+        """(..., A): the policy head alone (acting needs no value), the same numbers as `forward`'s."""
+        if obs.dense is None:
+            return self.forward(obs)[0]
+        return self.policy_head(self.trunk(obs))
+
     def forward(self, obs: TorchFeatures) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (logits (..., A), value (...))."""
         out = per_index(self, obs)

@@ -26,6 +26,15 @@ class RolloutStats:
     agent_steps: int
 
 
+def draw_categorical(probs: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """One index per row of `probs` (R, A), drawn as `torch.multinomial(probs, 1, generator=generator)`
+    draws it on the CPU: argmax(p / q) with q ~ Exp(1) from the same generator, the same numbers in the
+    same order, hence the same indices. Without multinomial's input checks, each of which waits for a
+    reduction (a third of its time on small batches); `rollout` checks the log-probabilities instead."""
+    q = torch.empty_like(probs).exponential_(generator=generator)
+    return torch.div(probs, q, out=q).argmax(-1)
+
+
 def sample_actions(
     policy: PolicyNet, env: BatchedEnv, generator: torch.Generator, greedy: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -34,13 +43,9 @@ def sample_actions(
     alive = env.alive()
     obs = TorchFeatures.from_numpy(env.observe())
     with torch.inference_mode():
-        logits, _ = policy(obs)
-        log_probs = masked_log_probs(logits, torch.from_numpy(alive))
+        log_probs = masked_log_probs(policy.logits(obs), torch.from_numpy(alive))
         flat = log_probs.reshape(-1, log_probs.shape[-1])
-        if greedy:
-            actions = flat.argmax(-1)
-        else:
-            actions = torch.multinomial(flat.exp(), 1, generator=generator).squeeze(-1)
+        actions = flat.argmax(-1) if greedy else draw_categorical(flat.exp(), generator)
         taken = flat.gather(1, actions.unsqueeze(1)).squeeze(1)
     shape = alive.shape
     return actions.reshape(shape).numpy(), taken.reshape(shape).numpy(), alive
@@ -88,6 +93,10 @@ def rollout(
             break
     if observer is not None:
         observer(env, int(lengths.max()))
+    if not np.isfinite(buffers["logp"]).all():
+        raise FloatingPointError(
+            f"{spec.name}: the policy gave non-finite action probabilities (are its weights NaN?)"
+        )
     metric = env.metric()
     episodes = []
     for i in range(b):
