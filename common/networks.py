@@ -106,8 +106,10 @@ class MLPTrunk(nn.Module):
         return self.rest(nn.functional.elu(self.input(x)))
 
 
-def per_index(network: nn.Module, obs: TorchFeatures) -> torch.Tensor | None:
-    """`network`'s output for one-hot-only observations, computed once per possible index and gathered.
+def per_index(network: nn.Module, obs: TorchFeatures, rows=None) -> tuple[torch.Tensor, ...] | None:
+    """`rows(obs)`'s outputs (default `network.per_row`, a tuple of per-row tensors) for one-hot-only
+    observations, computed once per possible index and gathered (each output contiguous, leading dims
+    those of `obs`). `rows` must treat every row on its own (a network, a softmax over the last dim).
 
     Why: when an observation is nothing but an index (GaussianSqueeze: the agent's id), the output of a
     per-agent network depends on that index alone, so a batch of R episodes × N agents holds every one
@@ -120,8 +122,9 @@ def per_index(network: nn.Module, obs: TorchFeatures) -> torch.Tensor | None:
     if obs.dense is not None or obs.onehot is None or obs.onehot.numel() <= first.onehot_dim:
         return None
     every = torch.arange(first.onehot_dim, device=obs.onehot.device)
-    table = network.per_row(TorchFeatures(None, every))  # (D, width)
-    return table.index_select(0, obs.onehot.reshape(-1)).reshape(*obs.onehot.shape, table.shape[-1])
+    index, lead = obs.onehot.reshape(-1), obs.onehot.shape
+    tables = (rows or network.per_row)(TorchFeatures(None, every))  # each (D, ...)
+    return tuple(table.index_select(0, index).reshape(*lead, *table.shape[1:]) for table in tables)
 
 
 class PolicyNet(nn.Module):
@@ -133,24 +136,32 @@ class PolicyNet(nn.Module):
         self.policy_head = nn.Linear(hidden, n_actions)
         self.value_head = nn.Linear(hidden, 1)
 
-    def per_row(self, obs: TorchFeatures) -> torch.Tensor:
-        """(..., A + 1): the logits and, last, the value."""
+    def per_row(self, obs: TorchFeatures) -> tuple[torch.Tensor, torch.Tensor]:
         h = self.trunk(obs)
-        return torch.cat([self.policy_head(h), self.value_head(h)], dim=-1)
+        return self.policy_head(h), self.value_head(h).squeeze(-1)
 
-    def logits(self, obs: TorchFeatures) -> torch.Tensor:
-        """(..., A): the policy head alone (acting needs no value), the same numbers as `forward`'s."""
+    def _log_probs_per_row(self, obs: TorchFeatures) -> tuple[torch.Tensor, torch.Tensor]:
+        logits, value = self.per_row(obs)  # float32 for the softmax, also under bf16 autocast
+        return torch.log_softmax(logits.float(), dim=-1), value.float()
+
+    def log_probs_and_value(
+        self, obs: TorchFeatures, alive: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """(log π(· | o_i) (..., A) with dead agents uniform, value (...)): `masked_log_probs` of
+        `forward`'s logits, the softmax too taken once per index for one-hot-only observations."""
+        out = per_index(self, obs, self._log_probs_per_row) or self._log_probs_per_row(obs)
+        return mask_dead(out[0], alive), out[1]
+
+    def act_log_probs(self, obs: TorchFeatures, alive: torch.Tensor) -> torch.Tensor:
+        """`log_probs_and_value`'s log-probabilities without the value head, which acting does not need."""
         if obs.dense is None:
-            return self.forward(obs)[0]
-        return self.policy_head(self.trunk(obs))
+            return self.log_probs_and_value(obs, alive)[0]
+        return masked_log_probs(self.policy_head(self.trunk(obs)), alive)
 
     def forward(self, obs: TorchFeatures) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (logits (..., A), value (...))."""
         out = per_index(self, obs)
-        if out is None:
-            h = self.trunk(obs)
-            return self.policy_head(h), self.value_head(h).squeeze(-1)
-        return out[..., :-1], out[..., -1]
+        return self.per_row(obs) if out is None else out
 
 
 def make_policy(spec: EnvSpec, cfg: AlgoConfig) -> PolicyNet:
@@ -160,9 +171,13 @@ def make_policy(spec: EnvSpec, cfg: AlgoConfig) -> PolicyNet:
 
 def masked_log_probs(logits: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
     """Log-probabilities with dead agents forced to the uniform distribution (reference masking)."""
-    log_probs = torch.log_softmax(logits, dim=-1)
-    # −log A as a 0-d tensor on the logits' device: no host round trip in the learner's update
-    uniform = -torch.log(log_probs.new_tensor(float(logits.shape[-1])))
+    return mask_dead(torch.log_softmax(logits, dim=-1), alive)
+
+
+def mask_dead(log_probs: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
+    """Dead agents' rows of `log_probs` replaced by the uniform distribution's −log A."""
+    # −log A as a 0-d tensor on the device: no host round trip in the learner's update
+    uniform = -torch.log(log_probs.new_tensor(float(log_probs.shape[-1])))
     return torch.where(alive.unsqueeze(-1), log_probs, uniform)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from vast.common.episode import SCHEMA_VERSION, Episode, standard_arrays
-from vast.common.networks import PolicyNet, TorchFeatures, masked_log_probs
+from vast.common.networks import PolicyNet, TorchFeatures
 from vast.envs.base import BatchedEnv, EnvSpec
 from vast.envs.registry import make_env
 
@@ -43,7 +43,7 @@ def sample_actions(
     alive = env.alive()
     obs = TorchFeatures.from_numpy(env.observe())
     with torch.inference_mode():
-        log_probs = masked_log_probs(policy.logits(obs), torch.from_numpy(alive))
+        log_probs = policy.act_log_probs(obs, torch.from_numpy(alive))
         flat = log_probs.reshape(-1, log_probs.shape[-1])
         actions = flat.argmax(-1) if greedy else draw_categorical(flat.exp(), generator)
         taken = flat.gather(1, actions.unsqueeze(1)).squeeze(1)

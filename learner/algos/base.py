@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from vast.common.config import AlgoConfig
-from vast.common.networks import make_policy, masked_log_probs
+from vast.common.networks import make_policy
 from vast.envs.base import EnvSpec
 from vast.learner.algos import actor_loss as al
 from vast.learner.batch import Rows, TrainingBatch
@@ -96,9 +96,7 @@ class PolicyGradientMethod:
         data = Rows.select(batch, batch.valid_rows())
         out: dict[str, Any] = {"rows": float(data.returns.shape[0])}
         with self.mixed_precision():
-            logits, value = self.policy(data.obs)
-        logits, value = logits.float(), value.float()
-        log_probs = masked_log_probs(logits, data.alive)
+            log_probs, value = self.policy.log_probs_and_value(data.obs, data.alive)
         logp_taken = log_probs.gather(-1, data.actions.unsqueeze(-1)).squeeze(-1)
         if mode == "async":
             clip = self.cfg.importance_clip

@@ -17,10 +17,10 @@ class LocalQNet(nn.Module):
         self.trunk = MLPTrunk(obs_dense_dim, obs_onehot_dim, hidden)
         self.head = nn.Linear(hidden, n_actions)
 
-    def per_row(self, obs: TorchFeatures) -> torch.Tensor:
-        return self.head(self.trunk(obs))
+    def per_row(self, obs: TorchFeatures) -> tuple[torch.Tensor]:
+        return (self.head(self.trunk(obs)),)
 
     def forward(self, obs: TorchFeatures) -> torch.Tensor:
         """(..., A) local Q-values for every action (once per index for one-hot-only observations)."""
-        out = per_index(self, obs)
-        return self.per_row(obs) if out is None else out
+        (q,) = per_index(self, obs) or self.per_row(obs)
+        return q

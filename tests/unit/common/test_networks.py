@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from vast.common.config import AlgoConfig
-from vast.common.networks import TorchFeatures, make_policy, per_index
+from vast.common.networks import TorchFeatures, make_policy, masked_log_probs, per_index
 from vast.envs.registry import make_spec
 from vast.learner.algos.networks import LocalQNet
 
@@ -79,3 +79,22 @@ def test_row_by_row_when_it_would_not_save_work():
     obs = TorchFeatures(torch.zeros(50, 16, dense_spec.obs_dense_dim), None)
     assert per_index(dense, obs) is None
     assert dense(obs)[0].shape == (50, 16, dense_spec.n_actions)
+
+
+def test_log_probs_are_the_masked_softmax_of_the_logits():
+    """Taken per index (one-hot) or per row (dense): bitwise `masked_log_probs` of `forward`'s logits."""
+    policy, _ = _networks()
+    dense_spec = make_spec("warehouse-16")
+    dense = make_policy(dense_spec, AlgoConfig())
+    cases = [
+        (policy, _index_obs(copies=6)),
+        (dense, TorchFeatures(torch.randn(6, 16, dense_spec.obs_dense_dim), None)),
+    ]
+    for network, obs in cases:
+        alive = torch.rand(obs.lead_shape, generator=torch.Generator().manual_seed(4)) > 0.3
+        logits, value = network(obs)
+        expected = masked_log_probs(logits, alive)
+        log_probs, value_too = network.log_probs_and_value(obs, alive)
+        assert torch.equal(log_probs, expected) and torch.equal(value_too, value)
+        assert torch.equal(network.act_log_probs(obs, alive), expected)
+        assert not alive.all() and torch.allclose(log_probs[~alive].exp().sum(-1), torch.tensor(1.0))
