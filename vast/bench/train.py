@@ -92,7 +92,11 @@ class Sampler:
         third = (t1 - t0) / 3
         first = max((r for t, r in points if t <= t0 + third), default=points[0][1])
         last = max((r for t, r in points if t >= t1 - third), default=points[-1][1])
-        return {"peak_GB": max(r for _, r in points) / 2**30, "growth": last / max(first, 1) - 1}
+        return {
+            "peak_GB": max(r for _, r in points) / 2**30,
+            "growth": last / max(first, 1) - 1,
+            "grown_MB": (last - first) / 2**20,
+        }
 
 
 def _config(env: str, method: str, workdir: Path, updates: int, seconds: float, extra: dict) -> Config:
@@ -241,6 +245,7 @@ def summarise(env, method, topology, cfg: Config, rows, marks, sampler: Sampler)
         "actors": cfg.actors if topology == "processes" else 0,
         "threads": cfg.learner.torch_threads,
         "updates": updates,
+        "episodes_per_update": cfg.learner.episodes_per_update,
         "wall_s": wall,
         "seconds_per_update": wall / updates,
         "agent_steps_per_s": train_steps / wall,
