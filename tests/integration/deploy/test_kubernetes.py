@@ -106,7 +106,7 @@ ACTOR_EPISODES_S = 11  # one actor on one core, 2 copies, full-length episodes
 LEARNER_EPISODES_S = 40  # design rate: E = 10 episodes per update, 4 updates/s on the GPU
 REPLICA_MB_S = 98  # one replay replica, acknowledged, AOF fsync every second
 REDIS_MB_S = 130  # one Redis, the store's batched script, AOF fsync every second
-MARKER_BYTES = 100  # one de-duplication marker
+MARKER_BYTES = 150  # one de-duplication marker (149 B of used_memory measured in Redis 6.2)
 
 
 def _bytes(quantity: str) -> float:
