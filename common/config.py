@@ -172,6 +172,13 @@ class AlgoConfig:
         "and the actor's return; makes GaussianSqueeze-400/800 learn)",
         choices=RETURN_NORMS,
     )
+    sparse_inputs: str = opt(
+        "auto",
+        "first layers of the update over mostly-zero inputs (Battle's observations): auto (as sparse "
+        "rows on the CPU when at most a tenth of them is nonzero; the same sums up to float32 "
+        "rounding) or off (always dense)",
+        choices=("auto", "off"),
+    )
     amp: str = opt(
         "off",
         "mixed precision of the per-agent networks' forward passes in the update (actor, local Q-net, "

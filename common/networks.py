@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
+from vast.common import sparse
 from vast.envs.base import EnvSpec, Features
 
 if TYPE_CHECKING:
@@ -21,13 +22,41 @@ FLOAT32_EPS = float(torch.finfo(torch.float32).eps)
 
 
 class TorchFeatures:
-    """Features as tensors on a device; leading dims are free."""
+    """Features as tensors on a device; leading dims are free.
 
-    __slots__ = ("dense", "onehot")
+    `sparse`, when set, holds the same dense part as sparse rows (`vast.common.sparse`), flattened over
+    the leading dims: first layers then multiply only its nonzeros. Reshaping keeps it, since the rows
+    keep their order; indexing drops it.
+    """
 
-    def __init__(self, dense: torch.Tensor | None, onehot: torch.Tensor | None):
+    __slots__ = ("dense", "onehot", "sparse")
+
+    def __init__(
+        self,
+        dense: torch.Tensor | None,
+        onehot: torch.Tensor | None,
+        sparse_rows: sparse.SparseRows | None = None,
+    ):
         self.dense = dense
         self.onehot = onehot
+        self.sparse = sparse_rows
+
+    def with_sparse_rows(self) -> TorchFeatures:
+        """These features with their dense part also held as sparse rows, when that pays (see
+        `SparseRows.from_dense`); otherwise unchanged."""
+        if self.dense is None or self.sparse is not None:
+            return self
+        return TorchFeatures(self.dense, self.onehot, sparse.SparseRows.from_dense(self.dense))
+
+    def dense_linear(self, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+        """`F.linear(self.dense, weight, bias)`, over the sparse rows when they are held."""
+        if self.sparse is None or torch.is_autocast_enabled(self.dense.device.type):
+            return nn.functional.linear(self.dense, weight, bias)
+        if self.sparse.shape != (self.dense.numel() // self.dense.shape[-1], self.dense.shape[-1]):
+            raise ValueError(
+                f"sparse rows {tuple(self.sparse.shape)} do not hold dense {tuple(self.dense.shape)}"
+            )
+        return sparse.linear(self.sparse, weight, bias).reshape(*self.dense.shape[:-1], weight.shape[0])
 
     @staticmethod
     def from_numpy(features: Features, device: torch.device | str = "cpu") -> TorchFeatures:
@@ -50,7 +79,7 @@ class TorchFeatures:
     def reshape(self, *lead: int) -> TorchFeatures:
         dense = None if self.dense is None else self.dense.reshape(*lead, self.dense.shape[-1])
         onehot = None if self.onehot is None else self.onehot.reshape(*lead)
-        return TorchFeatures(dense, onehot)
+        return TorchFeatures(dense, onehot, self.sparse)
 
     def index(self, idx) -> TorchFeatures:
         """Index the leading dims (e.g. a boolean mask over (R, T))."""
@@ -86,7 +115,7 @@ class InputLayer(nn.Module):
                 nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: TorchFeatures) -> torch.Tensor:
-        out = self.dense(x.dense) if self.dense is not None else self.bias
+        out = x.dense_linear(self.dense.weight, self.dense.bias) if self.dense is not None else self.bias
         if self.onehot is not None:
             out = out + self.onehot(x.onehot)
         return out

@@ -94,6 +94,8 @@ class PolicyGradientMethod:
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         data = Rows.select(batch, batch.valid_rows())
+        if self.cfg.sparse_inputs == "auto" and self.cfg.amp == "off":
+            data.obs = data.obs.with_sparse_rows()
         out: dict[str, Any] = {"rows": float(data.returns.shape[0])}
         with self.mixed_precision():
             log_probs, value = self.policy.log_probs_and_value(data.obs, data.alive)

@@ -36,7 +36,7 @@ class VASTNet(nn.Module):
             weight = layer.dense.weight
             pre = F.linear(state, weight[:, : self.state_dim], layer.dense.bias).unsqueeze(1)
             if obs.dense is not None:
-                pre = pre + F.linear(obs.dense, weight[:, self.state_dim :])
+                pre = pre + obs.dense_linear(weight[:, self.state_dim :])
         else:
             pre = layer.bias
         if layer.onehot is not None:

@@ -12,8 +12,9 @@ import torch
 from torch.overrides import TorchFunctionMode
 
 from vast.common.config import AlgoConfig
-from vast.common.networks import pick_device
+from vast.common.networks import TorchFeatures, pick_device
 from vast.common.rollout import rollout
+from vast.common.sparse import SparseRows
 from vast.envs.registry import make_env, make_spec
 from vast.learner.algos import build_algorithm
 from vast.learner.algos.assignment import count_distinct_rows
@@ -121,13 +122,21 @@ def test_rows_are_selected_by_host_built_indices_exactly_as_by_the_mask():
 @pytest.mark.parametrize("cfg", METHODS, ids=lambda c: f"{c.algo}-{c.mixer}-{c.assign}")
 @pytest.mark.parametrize("mode", ["sync", "async"])
 def test_an_update_reads_nothing_back_from_the_device_until_its_results(cfg, mode):
+    """(On the CPU, which stands in for the GPU here, with `sparse_inputs` off: the sparse first layers
+    read the observations on the host, which is why they are built for CPU tensors only.)"""
     spec, episodes = _episodes("battle-20", 3)
-    algo = build_algorithm(cfg, spec, "cpu", seed=0)
+    algo = build_algorithm(dataclasses.replace(cfg, sparse_inputs="off"), spec, "cpu", seed=0)
     batch = build_batch(episodes, spec, "cpu", 0)
     with HostSyncs() as syncs:
         out = algo.update(batch, mode=mode)
     assert syncs.calls == ["tolist"], syncs.calls  # the one transfer of all results (to_host)
     assert all(isinstance(v, float) for v in out.values())
+
+
+def test_sparse_rows_are_never_built_from_device_tensors():
+    x = torch.zeros(1000, 196, device="meta")
+    assert SparseRows.from_dense(x) is None  # on a GPU the dense product stays: no host round trip
+    assert TorchFeatures(x, None).with_sparse_rows().sparse is None
 
 
 def test_the_sync_guard_sees_what_would_wait_for_a_gpu():
