@@ -101,9 +101,12 @@ def test_an_update_over_sparse_rows_is_the_dense_update_up_to_rounding(method):
     same losses and the same weights to float32 rounding."""
     from dataclasses import replace
 
+    from vast.learner.batch import Rows
+
     spec = make_spec("battle-20")
     batch = make_batch(spec)
-    assert SparseRows.from_dense(batch.obs.dense) is not None  # the sparse path is taken
+    rows = Rows.select(batch, batch.valid_rows())
+    assert rows.obs.with_sparse_rows().sparse is not None  # the update's rows take the sparse path
     results = {}
     for mode in ("off", "auto"):
         algo = build_algorithm(replace(METHODS[method], sparse_inputs=mode), spec, "cpu", seed=0)
