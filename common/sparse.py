@@ -7,16 +7,20 @@ agree with the dense layer's up to the order of float32 additions (a Battle-80 u
 The matrix is kept twice, as CSR and as the CSR of its transpose, built by compiled passes (count, fill,
 counting sort): the forward product needs the first, the weight gradient (xᵀ · ∂out) the second, and
 torch's CPU product of a transposed CSR is slower than the dense one.
+
+Opt-in (`algo.sparse_inputs auto`): end to end on 2 cores it saved no time (docs/performance.md). The
+passes run on the calling thread: numba's parallel passes brought a second OpenMP runtime (numba's
+own libgomp) whose spinning threads slowed torch's update, by 16% at Warehouse-16 where the pass only
+counted nonzeros to find the rows too dense.
 """
 
 from __future__ import annotations
 
 import warnings
 
-import numba
 import numpy as np
 import torch
-from numba import njit, prange
+from numba import njit
 
 MAX_DENSITY = 0.1  # above this share of nonzeros conversion + sparse products cost about what dense ones do
 MIN_ELEMENTS = 1 << 16  # below this the dense product costs microseconds: not worth a conversion
@@ -45,7 +49,6 @@ class SparseRows:
         flat = x.detach().reshape(-1, x.shape[-1])
         dense = np.ascontiguousarray(flat.numpy())
         rows, d = dense.shape
-        numba.set_num_threads(min(numba.config.NUMBA_NUM_THREADS, torch.get_num_threads()))
         counts = np.zeros(rows + 1, np.int64)
         _row_counts(dense, counts[1:])
         np.cumsum(counts, out=counts)
@@ -93,11 +96,11 @@ class _SparseLinear(torch.autograd.Function):
         return None, None, grad_weight, grad_bias
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _row_counts(a, counts):
-    """Nonzeros per row of `a`, rows in parallel (branch-free inner loop, so that it vectorises)."""
+    """Nonzeros per row of `a` (branch-free inner loop, so that it vectorises)."""
     rows, d = a.shape
-    for i in prange(rows):
+    for i in range(rows):
         row = a[i]
         nonzeros = 0
         for j in range(d):
@@ -105,11 +108,11 @@ def _row_counts(a, counts):
         counts[i] = nonzeros
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _fill_rows(a, crow, col, val):
-    """Column indices and values of `a`, row by row, rows in parallel (each knows its offset)."""
+    """Column indices and values of `a`, row by row."""
     rows, d = a.shape
-    for i in prange(rows):
+    for i in range(rows):
         k = crow[i]
         if crow[i + 1] == k:
             continue  # an all-zero row (a dead agent, a padding step)

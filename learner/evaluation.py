@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vast.common.cpu_threads import run_on_one_thread
 from vast.common.rollout import rollout
 from vast.common.seeding import derive_seed
 from vast.envs.base import EnvSpec
@@ -46,7 +47,15 @@ class Evaluator:
         self.seed = seed
         self.greedy = greedy
         self._env = None  # built once, reset by every rollout
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="vast-eval")
+        # its torch kernels on its own thread: a second OpenMP team would slow the update's (see cpu_threads)
+        self._worker = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="vast-eval",
+            initializer=lambda: (
+                run_on_one_thread(),
+                __import__("vast.common.cpu_threads").common.cpu_threads._experiment_priority(),
+            ),
+        )
 
     def submit(self, policy: torch.nn.Module, version: int) -> Future[Evaluation]:
         """Evaluate the weights `policy` holds now (a CPU snapshot is taken before returning)."""

@@ -236,6 +236,10 @@ class Trainer:
         t_done = time.perf_counter()
         self.version += 1
         self.updates += 1
+        evaluation = None
+        if cfg.learner.eval_every and self.updates % cfg.learner.eval_every == 0:
+            # submitted before the weights go out, so that it plays while the actors do
+            evaluation = self.evaluator.submit(self.algo.policy, self.version)
         self.publish()  # before the ack: actors waiting for room in the backlog then play the new version
         self.source.ack([handle for handle, _ in got])
         t_pub = time.perf_counter()
@@ -245,9 +249,6 @@ class Trainer:
             self.lag_counts[int(lag)] += 1
         self.episodes_consumed += len(episodes)
         self.env_steps += int(sum(ep.length for ep in episodes))
-        evaluation = None
-        if cfg.learner.eval_every and self.updates % cfg.learner.eval_every == 0:
-            evaluation = self.evaluator.submit(self.algo.policy, self.version)
         dropped = self.source.dropped()
         row = {
             "update": self.updates,

@@ -15,6 +15,8 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
+from vast.common.cpu_threads import default_spin_wait
+
 USAGE_ERROR = 2
 
 
@@ -214,9 +216,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _dispatch(argv: list[str]) -> int:
-    # Before torch loads (here and in every child process): idle OpenMP threads sleep instead of spinning,
-    # so a multi-threaded learner (learner.torch_threads) does not steal the cores actors work on.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # Before torch loads (here and in every child process): OpenMP threads spin briefly between parallel
+    # regions, awake through an update, asleep soon after it, off the cores the actors work on.
+    default_spin_wait()
     if not argv or argv[0] in {"-h", "--help"}:
         print("usage: vast COMMAND [options]   (vast COMMAND --help for its options)\n\ncommands:")
         for name, (text, _) in COMMANDS.items():
