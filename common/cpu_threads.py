@@ -78,14 +78,3 @@ def run_on_one_thread() -> bool:
         except (OSError, AttributeError):
             pass  # no MKL in this build: its BLAS follows OpenMP's count
     return torch.get_num_threads() == 1
-
-
-def _experiment_priority() -> None:
-    import threading
-
-    how = os.environ.get("XPRIO", "")
-    tid = threading.get_native_id()
-    if how == "idle":
-        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
-    elif how:
-        os.setpriority(os.PRIO_PROCESS, tid, int(how))

@@ -51,10 +51,7 @@ class Evaluator:
         self._worker = ThreadPoolExecutor(
             max_workers=1,
             thread_name_prefix="vast-eval",
-            initializer=lambda: (
-                run_on_one_thread(),
-                __import__("vast.common.cpu_threads").common.cpu_threads._experiment_priority(),
-            ),
+            initializer=run_on_one_thread,
         )
 
     def submit(self, policy: torch.nn.Module, version: int) -> Future[Evaluation]:

@@ -98,8 +98,9 @@ def test_the_spin_wait_default_yields_to_a_users_choice():
 def test_the_vast_command_sets_the_default_for_its_children(monkeypatch, capsys):
     from vast.cli import main
 
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    monkeypatch.delenv("GOMP_SPINCOUNT", raising=False)
+    for key in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):  # set first, so that teardown restores the original
+        monkeypatch.setenv(key, "x")
+        monkeypatch.delenv(key)
     assert main(["--version"]) == 0
     assert os.environ["GOMP_SPINCOUNT"] == SPIN_DEFAULTS["GOMP_SPINCOUNT"]
     assert "vast" in capsys.readouterr().out
