@@ -173,10 +173,10 @@ class AlgoConfig:
         choices=RETURN_NORMS,
     )
     sparse_inputs: str = opt(
-        "off",
-        "first layers of the update over mostly-zero inputs (Battle's observations): off (dense, the "
-        "default: end to end no faster on 2 cores) or auto (as sparse rows on the CPU when at most a "
-        "tenth of them is nonzero; the same sums up to float32 rounding, less CPU per update)",
+        "auto",
+        "first layers of the update over mostly-zero inputs (Battle's observations): auto (the default: "
+        "on the CPU, as sparse rows emitted by the domain's decoder when at most a tenth of the inputs "
+        "is nonzero; the same sums up to float32 rounding, a shorter update) or off (dense)",
         choices=("auto", "off"),
     )
     amp: str = opt(

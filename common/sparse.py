@@ -8,10 +8,12 @@ The matrix is kept twice, as CSR and as the CSR of its transpose, built by compi
 counting sort): the forward product needs the first, the weight gradient (xᵀ · ∂out) the second, and
 torch's CPU product of a transposed CSR is slower than the dense one.
 
-Opt-in (`algo.sparse_inputs auto`): end to end on 2 cores it saved no time (docs/performance.md). The
-passes run on the calling thread: numba's parallel passes brought a second OpenMP runtime (numba's
-own libgomp) whose spinning threads slowed torch's update, by 16% at Warehouse-16 where the pass only
-counted nonzeros to find the rows too dense.
+The default (`algo.sparse_inputs auto`). The rows come from whoever holds the nonzeros already:
+Battle's decoder emits them as it rebuilds the batch (`from_csr`); a scan of the dense matrix
+(`from_dense`) is the fallback for batches built without them. The scan's passes run on the calling
+thread: numba's parallel passes brought a second OpenMP runtime (numba's own libgomp) whose spinning
+threads slowed torch's update, by 16% at Warehouse-16 where the pass only counted nonzeros to find the
+rows too dense.
 """
 
 from __future__ import annotations
@@ -56,9 +58,30 @@ class SparseRows:
         if nnz > max_density * dense.size or nnz > INDEX_MAX:
             return None
         crow = counts.astype(np.int32)
-        col, col_t = np.empty(nnz, np.int32), np.empty(nnz, np.int32)
-        val, val_t = np.empty(nnz, np.float32), np.empty(nnz, np.float32)
+        col, val = np.empty(nnz, np.int32), np.empty(nnz, np.float32)
         _fill_rows(dense, crow, col, val)
+        return SparseRows._with_transpose(crow, col, val, d)
+
+    @staticmethod
+    def from_csr(crow: np.ndarray, col: np.ndarray, val: np.ndarray, d: int) -> SparseRows | None:
+        """Rows some producer already holds as CSR (e.g. `Features.csr` from an environment's decoder,
+        which emits the nonzeros as it builds them): no scan of the dense matrix. None where the
+        product would not pay (more than MAX_DENSITY nonzero, too small) or int32 cannot index it."""
+        rows, nnz = crow.shape[0] - 1, col.shape[0]
+        if int(crow[-1]) != nnz or val.shape[0] != nnz:
+            raise ValueError(
+                f"CSR rows end at {int(crow[-1])} but hold {nnz} columns and {val.shape[0]} values"
+            )
+        if rows * d < MIN_ELEMENTS or nnz > MAX_DENSITY * rows * d or nnz > INDEX_MAX:
+            return None
+        return SparseRows._with_transpose(
+            crow.astype(np.int32), col.astype(np.int32, copy=False), val.astype(np.float32, copy=False), d
+        )
+
+    @staticmethod
+    def _with_transpose(crow: np.ndarray, col: np.ndarray, val: np.ndarray, d: int) -> SparseRows:
+        rows, nnz = crow.shape[0] - 1, col.shape[0]
+        col_t, val_t = np.empty(nnz, np.int32), np.empty(nnz, np.float32)
         crow_t = np.zeros(d + 1, np.int32)
         _transpose(crow, col, val, d, crow_t, col_t, val_t)
         crow, col, val, crow_t, col_t, val_t = map(torch.from_numpy, (crow, col, val, crow_t, col_t, val_t))

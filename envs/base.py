@@ -28,6 +28,10 @@ class Features(NamedTuple):
 
     dense: np.ndarray | None  # (..., obs_dense_dim) float32, or None when obs_dense_dim == 0
     onehot: np.ndarray | None  # (...,) int64 index in [0, obs_onehot_dim), or None when obs_onehot_dim == 0
+    # The dense part's nonzeros as CSR over its rows (the leading dims flattened): (crow int32, col int32,
+    # val float32), columns ascending within a row. Only from a `decode_batch` asked for it, where the
+    # decoder can emit them without scanning the dense part; None otherwise.
+    csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
 @dataclass(frozen=True)
@@ -109,9 +113,10 @@ class EnvFamily(Protocol):
     def make_env(self, spec: EnvSpec, batch_size: int) -> BatchedEnv: ...
 
     def decode_batch(
-        self, spec: EnvSpec, wire: dict[str, np.ndarray], lead: tuple[int, int]
+        self, spec: EnvSpec, wire: dict[str, np.ndarray], lead: tuple[int, int], sparse: bool = False
     ) -> tuple[Features, np.ndarray]:
-        """Wire arrays with leading lead=(R, T) -> (observations with leading (R, T, N), state (R, T, S))."""
+        """Wire arrays with leading lead=(R, T) -> (observations with leading (R, T, N), state (R, T, S)).
+        With `sparse`, the observations also carry `Features.csr` where the domain can emit it."""
         ...
 
 

@@ -250,7 +250,7 @@ def make_env(spec: EnvSpec, batch_size: int) -> BattleEnv:
 
 
 def decode_batch(
-    spec: EnvSpec, wire: dict[str, np.ndarray], lead: tuple[int, int]
+    spec: EnvSpec, wire: dict[str, np.ndarray], lead: tuple[int, int], sparse: bool = False
 ) -> tuple[Features, np.ndarray]:
     """Rebuild observations (R, T, N, 196) and state (R, T, S) from recorded cells and HP codes.
 
@@ -286,4 +286,5 @@ def decode_batch(
     )
     k.bt_observe(*args, obs)
     k.bt_state(*args, state)
-    return Features(dense=obs.reshape(r, t, n, -1), onehot=None), state.reshape(r, t, -1)
+    csr = k.bt_observe_rows(*args) if sparse else None
+    return Features(dense=obs.reshape(r, t, n, -1), onehot=None, csr=csr), state.reshape(r, t, -1)

@@ -104,7 +104,7 @@ def make_env(spec: EnvSpec, batch_size: int) -> GaussianSqueezeEnv:
 
 
 def decode_batch(
-    spec: EnvSpec, wire: dict[str, np.ndarray], lead: tuple[int, int]
+    spec: EnvSpec, wire: dict[str, np.ndarray], lead: tuple[int, int], sparse: bool = False
 ) -> tuple[Features, np.ndarray]:
     r, t = lead
     ids = np.tile(np.arange(spec.n_agents, dtype=np.int64), (r, t, 1))

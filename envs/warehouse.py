@@ -147,7 +147,7 @@ def make_env(spec: EnvSpec, batch_size: int) -> WarehouseEnv:
 
 
 def decode_batch(
-    spec: EnvSpec, wire: dict[str, np.ndarray], lead: tuple[int, int]
+    spec: EnvSpec, wire: dict[str, np.ndarray], lead: tuple[int, int], sparse: bool = False
 ) -> tuple[Features, np.ndarray]:
     """Rebuild observations (R, T, N, 125) and state (R, T, S) from recorded robot cells and items.
 

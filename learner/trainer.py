@@ -230,7 +230,14 @@ class Trainer:
             return None
         t_batch = time.perf_counter()
         episodes = [ep for _, ep in got]
-        batch = build_batch(episodes, self.spec, self.device, self.version, cfg.algo.return_norm)
+        batch = build_batch(
+            episodes,
+            self.spec,
+            self.device,
+            self.version,
+            cfg.algo.return_norm,
+            sparse_rows=cfg.algo.sparse_inputs == "auto" and cfg.algo.amp == "off",
+        )
         t_update = time.perf_counter()
         losses = self.algo.update(batch, mode=cfg.learner.mode)
         t_done = time.perf_counter()

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from vast.common.config import AlgoConfig
-from vast.common.networks import make_policy
+from vast.common.networks import TorchFeatures, make_policy
 from vast.envs.base import EnvSpec
 from vast.learner.algos import actor_loss as al
 from vast.learner.batch import Rows, TrainingBatch
@@ -95,7 +95,10 @@ class PolicyGradientMethod:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         data = Rows.select(batch, batch.valid_rows())
         if self.cfg.sparse_inputs == "auto" and self.cfg.amp == "off":
-            data.obs = data.obs.with_sparse_rows()
+            if not batch.sparse_decided:  # else the decoder's rows, or none because they would not pay
+                data.obs = data.obs.with_sparse_rows()
+        elif data.obs.sparse is not None:
+            data.obs = TorchFeatures(data.obs.dense, data.obs.onehot)
         out: dict[str, Any] = {"rows": float(data.returns.shape[0])}
         with self.mixed_precision():
             log_probs, value = self.policy.log_probs_and_value(data.obs, data.alive)

@@ -52,11 +52,11 @@ def linear_by_design(method: str) -> bool:
     return not any(word in method for word in SUPERLINEAR)
 
 
-def make_batch(spec, episodes: int = 10):
+def make_batch(spec, episodes: int = 10, sparse_rows: bool = False):
     torch.manual_seed(0)
     policy = PolicyNet(spec.obs_dense_dim, spec.obs_onehot_dim, spec.n_actions)
     eps, _ = rollout(make_env(spec, episodes), policy, 0, torch.Generator().manual_seed(0))
-    return build_batch(eps, spec, "cpu", 0)
+    return build_batch(eps, spec, "cpu", 0, sparse_rows=sparse_rows)
 
 
 def peak_rss_gb() -> float:
@@ -105,7 +105,7 @@ def median_time(fn, repeats: int) -> float:
 def forward_backward(algo, batch) -> None:
     """The networks' own cost on this batch: one forward and one backward each, nothing else."""
     rows = batch.valid
-    obs, state = batch.obs.index(rows), batch.state[rows]
+    obs, state = batch.obs, batch.state  # the valid rows only
     logits, value = algo.policy(obs)
     total = logits.sum() + value.sum()
     qnet, assigner = getattr(algo, "qnet", None), algo.modules.get("assigner")

@@ -49,6 +49,25 @@ def test_declines_what_would_not_pay():
     assert SparseRows.from_dense(_mostly_zero(1000, 100, 0.01, seed=1)) is not None
 
 
+def test_rows_from_a_producers_csr_equal_the_scanned_rows():
+    x = _mostly_zero(1000, 100, 0.04, seed=5)
+    scanned = SparseRows.from_dense(x)
+    csr = scanned.csr
+    crow, col, val = (t.numpy() for t in (csr.crow_indices(), csr.col_indices(), csr.values()))
+    given = SparseRows.from_csr(crow.astype(np.int64), col, val.astype(np.float64), 100)
+    for a, b in ((given.csr, scanned.csr), (given.csr_t, scanned.csr_t)):
+        assert torch.equal(a.to_dense(), b.to_dense())
+        assert a.crow_indices().dtype == a.col_indices().dtype == torch.int32
+        assert a.values().dtype == torch.float32
+    # what would not pay is declined, as from_dense declines it; inconsistent arrays are an error
+    assert SparseRows.from_csr(crow[:11], col[: crow[10]], val[: crow[10]], 100) is None  # too small
+    full = SparseRows.from_dense(_mostly_zero(1000, 100, 0.5, seed=5), max_density=1.0).csr
+    parts = (full.crow_indices().numpy(), full.col_indices().numpy(), full.values().numpy())
+    assert SparseRows.from_csr(*parts, 100) is None  # more than MAX_DENSITY nonzero
+    with pytest.raises(ValueError, match="CSR rows end at"):
+        SparseRows.from_csr(crow, col[:-1], val[:-1], 100)
+
+
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_linear_matches_the_dense_layer_in_value_and_gradient(with_bias):
     x = _mostly_zero(4000, 196, 0.04, seed=2)  # Battle's observation width and density
@@ -107,17 +126,41 @@ def test_an_update_over_sparse_rows_is_the_dense_update_up_to_rounding(method):
     batch = make_batch(spec)
     rows = Rows.select(batch, batch.valid_rows())
     assert rows.obs.with_sparse_rows().sparse is not None  # the update's rows take the sparse path
+    decoded = make_batch(spec, sparse_rows=True)  # the trainer's batch: rows from the decoder
+    assert decoded.sparse_decided and decoded.obs.sparse is not None
+    assert torch.equal(decoded.obs.sparse.csr.to_dense(), batch.obs.dense.flatten(0, 1))
     results = {}
-    for mode in ("off", "auto"):
-        algo = build_algorithm(replace(METHODS[method], sparse_inputs=mode), spec, "cpu", seed=0)
-        losses = [algo.update(batch) for _ in range(3)]
+    for mode, data in (("off", batch), ("auto", batch), ("decoder", decoded)):
+        cfg = replace(METHODS[method], sparse_inputs="off" if mode == "off" else "auto")
+        algo = build_algorithm(cfg, spec, "cpu", seed=0)
+        losses = [algo.update(data) for _ in range(3)]
         weights = {k: v.clone() for k, v in algo.policy.state_dict().items()}
         results[mode] = losses, weights
-    (dense_losses, dense_weights), (sparse_losses, sparse_weights) = results["off"], results["auto"]
-    for a, b in zip(dense_losses, sparse_losses):
-        assert a.keys() == b.keys()
-        for key in a:
-            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), key
-    for key in dense_weights:
-        torch.testing.assert_close(sparse_weights[key], dense_weights[key], rtol=1e-4, atol=1e-5)
-    assert np.isfinite(sparse_losses[-1]["loss/critic"])
+    dense_losses, dense_weights = results["off"]
+    for mode in ("auto", "decoder"):
+        sparse_losses, sparse_weights = results[mode]
+        for a, b in zip(dense_losses, sparse_losses):
+            assert a.keys() == b.keys()
+            for key in a:
+                assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), (mode, key)
+        for key in dense_weights:
+            torch.testing.assert_close(sparse_weights[key], dense_weights[key], rtol=1e-4, atol=1e-5)
+        assert np.isfinite(sparse_losses[-1]["loss/critic"])
+    # the decoder's rows are the ones the update multiplies: both sparse runs sum the same terms
+    for a, b in zip(results["auto"][0], results["decoder"][0]):
+        assert a == b
+
+
+def test_domains_whose_decoder_emits_no_rows_keep_the_dense_update():
+    """Warehouse's observations are ~15% nonzero: asked for sparse rows, its decoder emits none, and
+    the update keeps the dense path (bit for bit the `off` update)."""
+    from dataclasses import replace
+
+    spec = make_spec("warehouse-8")
+    decoded, plain = make_batch(spec, sparse_rows=True), make_batch(spec)
+    assert decoded.sparse_decided and decoded.obs.sparse is None
+    losses = {}
+    for mode, data in (("off", plain), ("auto", decoded)):
+        algo = build_algorithm(replace(METHODS["QTRAN"], sparse_inputs=mode), spec, "cpu", seed=0)
+        losses[mode] = [algo.update(data) for _ in range(2)]
+    assert losses["off"] == losses["auto"]

@@ -92,6 +92,22 @@ def test_decode_batch_reproduces_observe_and_state_exactly(name):
         np.testing.assert_array_equal(obs.dense, np.stack([o.dense for o in log["obs"]], axis=1))
     if spec.obs_onehot_dim:
         np.testing.assert_array_equal(obs.onehot, np.stack([o.onehot for o in log["obs"]], axis=1))
+    # asked for sparse rows: the same arrays, and (Battle) the dense part's nonzeros as exact CSR
+    held, held_state = family_module(name).decode_batch(spec, wire, (3, t), sparse=True)
+    np.testing.assert_array_equal(held_state, state)
+    for got, want in zip(held[:2], obs[:2]):
+        assert (got is None) == (want is None) and (want is None or np.array_equal(got, want))
+    if not name.startswith("battle"):
+        assert held.csr is None
+        return
+    crow, col, val = held.csr
+    flat = obs.dense.reshape(-1, spec.obs_dense_dim)
+    rows, cols = np.nonzero(flat)  # row-major: columns ascending within each row
+    assert crow.dtype == col.dtype == np.int32 and val.dtype == np.float32
+    assert crow[0] == 0 and crow[-1] == len(rows)
+    np.testing.assert_array_equal(np.diff(crow), np.count_nonzero(flat, axis=1))
+    np.testing.assert_array_equal(col, cols)
+    np.testing.assert_array_equal(val, flat[rows, cols])
 
 
 @pytest.mark.parametrize("name", ["warehouse-4", "battle-20"])
@@ -131,14 +147,16 @@ def test_rollout_and_learner_batch_use_the_wire(name):
     episodes = make_episodes(name, 2, "contract")
     spec = make_spec(name)
     batch = build_batch(episodes, spec, "cpu", learner_version=0)
-    t = batch.actions.shape[1]
-    assert batch.obs.dense.shape == (2, t, spec.n_agents, spec.obs_dense_dim)
-    assert batch.state.shape == (2, t, spec.state_dim)
+    m = sum(ep.length for ep in episodes)  # observations and state: the valid rows only
+    assert batch.obs.dense.shape == (m, spec.n_agents, spec.obs_dense_dim)
+    assert batch.state.shape == (m, spec.state_dim)
     assert torch.isfinite(batch.returns).all()
-    # the decoded first observation equals a fresh env's first observation
+    # the decoded first observation of each episode equals a fresh env's first observation
     env = make_env(spec, 2)
     env.reset(0)
-    np.testing.assert_array_equal(batch.obs.dense[:, 0].numpy(), env.observe().dense)
+    firsts = [0, episodes[0].length]
+    np.testing.assert_array_equal(batch.obs.dense[firsts].numpy(), env.observe().dense)
+    np.testing.assert_array_equal(batch.state[firsts].numpy(), env.state())
 
 
 @pytest.mark.parametrize(

@@ -178,13 +178,13 @@ def training_batch(algo: PolicyGradientMethod, batch: dict[str, np.ndarray]) -> 
     b, n = obs.shape[:2]
     if spec.obs_onehot_dim:  # GaussianSqueeze: the one-hot id becomes an index
         assert torch.all(obs.sum(-1) == 1)
-        features = TorchFeatures(None, obs.argmax(-1)[None])
+        features = TorchFeatures(None, obs.argmax(-1))
     else:
-        features = TorchFeatures(obs[None], None)
+        features = TorchFeatures(obs, None)
     returns = torch.from_numpy(batch["returns"]).float()[None]
     return TrainingBatch(
         obs=features,
-        state=torch.from_numpy(batch["states"]).float()[None],
+        state=torch.from_numpy(batch["states"]).float(),
         actions=torch.from_numpy(batch["joint_actions"].astype(np.int64))[None],
         rewards=torch.zeros_like(returns),
         returns=returns,

@@ -15,7 +15,7 @@ from vast.common.config import AlgoConfig
 from vast.common.networks import TorchFeatures, pick_device
 from vast.common.rollout import rollout
 from vast.common.sparse import SparseRows
-from vast.envs.registry import make_env, make_spec
+from vast.envs.registry import family_module, make_env, make_spec
 from vast.learner.algos import build_algorithm
 from vast.learner.algos.assignment import count_distinct_rows
 from vast.learner.batch import Rows, TrainingBatch, build_batch, to_device
@@ -80,13 +80,15 @@ def test_auto_picks_cuda_exactly_when_it_is_available(monkeypatch):
 def test_every_batch_field_is_built_on_the_training_device(env_name):
     """On the meta device (shapes and dtypes without data) nothing can stay behind on the host."""
     spec, episodes = _episodes(env_name)
-    batch = build_batch(episodes, spec, torch.device("meta"), learner_version=2)
+    batch = build_batch(episodes, spec, torch.device("meta"), learner_version=2, sparse_rows=True)
+    # sparse rows are a CPU-only product: asked for on another device, none are built or promised
+    assert batch.obs.sparse is None and not batch.sparse_decided
     tensors = {"obs.dense": batch.obs.dense, "obs.onehot": batch.obs.onehot}
     for f in dataclasses.fields(TrainingBatch):
         value = getattr(batch, f.name)
         if isinstance(value, torch.Tensor):
             tensors[f.name] = value
-        elif f.name not in ("obs", "learner_version"):
+        elif f.name not in ("obs", "learner_version", "sparse_decided"):
             pytest.fail(f"field {f.name} is not a tensor: {type(value)}")
     present = {name: t for name, t in tensors.items() if t is not None}
     assert len(present) >= 11
@@ -113,10 +115,21 @@ def test_rows_are_selected_by_host_built_indices_exactly_as_by_the_mask():
     assert not bool(batch.valid.all())
     rows = Rows.select(batch, batch.valid_rows())
     mask = batch.valid
-    assert torch.equal(rows.obs.dense, batch.obs.dense[mask])
-    for name in ("state", "actions", "returns", "alive", "positions", "behaviour_logp"):
+    for name in ("actions", "returns", "alive", "positions", "behaviour_logp"):
         assert torch.equal(getattr(rows, name), getattr(batch, name)[mask]), name
     assert torch.equal(batch.valid_rows(), mask.flatten().nonzero().squeeze(1))
+    # observations and state, decoded for the valid rows only, are the padded decode's valid rows
+    r, t = mask.shape
+    padded = {}
+    for name in spec.wire:
+        padded[name] = np.zeros((r, t, *spec.wire[name].shape), dtype=spec.wire[name].dtype)
+        for i, ep in enumerate(episodes):
+            padded[name][i, : ep.length] = ep.arrays[name]
+    obs, state = family_module(spec.name).decode_batch(spec, padded, (r, t))
+    assert torch.equal(rows.obs.dense, torch.from_numpy(obs.dense)[mask])
+    assert torch.equal(rows.state, torch.from_numpy(state)[mask])
+    with pytest.raises(ValueError, match="valid rows only"):
+        Rows.select(batch, batch.valid_rows()[:-1])
 
 
 @pytest.mark.parametrize("cfg", METHODS, ids=lambda c: f"{c.algo}-{c.mixer}-{c.assign}")

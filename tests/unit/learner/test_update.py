@@ -182,7 +182,7 @@ def test_async_weights_the_policy_gradient_by_clipped_importance_ratios():
     sync_algo, async_algo = algo_for(spec, seed=8, **kw), algo_for(spec, seed=8, **kw)
     batch = make_batch(sync_algo, spec, seed=8, version=5)
     with torch.no_grad():
-        logits, _ = sync_algo.policy(batch.obs)
+        logits, _ = sync_algo.policy(batch.obs.reshape(*batch.alive.shape))  # every row valid
         cur = masked_log_probs(logits, batch.alive).gather(-1, batch.actions.unsqueeze(-1)).squeeze(-1)
     m_sync = sync_algo.update(batch, mode="sync")
     # Behaviour twice as likely as the current policy: every ratio is 0.5, under the clip of 1.
