@@ -284,7 +284,6 @@ def decode_batch(
         lay.width,
         lay.height,
     )
-    k.bt_observe(*args, obs)
+    csr = k.bt_observe_csr(*args, obs) if sparse else k.bt_observe(*args, obs)
     k.bt_state(*args, state)
-    csr = k.bt_observe_rows(*args) if sparse else None
     return Features(dense=obs.reshape(r, t, n, -1), onehot=None, csr=csr), state.reshape(r, t, -1)
