@@ -30,7 +30,7 @@ class Features(NamedTuple):
     onehot: np.ndarray | None  # (...,) int64 index in [0, obs_onehot_dim), or None when obs_onehot_dim == 0
     # The dense part's nonzeros as CSR over its rows (the leading dims flattened): (crow int32, col int32,
     # val float32), columns ascending within a row. Only from a `decode_batch` asked for it, where the
-    # decoder can emit them without scanning the dense part; None otherwise.
+    # decoder emits them as it writes the dense part (no separate scan); None otherwise.
     csr: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
 
@@ -114,9 +114,11 @@ class EnvFamily(Protocol):
 
     def decode_batch(
         self, spec: EnvSpec, wire: dict[str, np.ndarray], lead: tuple[int, int], sparse: bool = False
-    ) -> tuple[Features, np.ndarray]:
-        """Wire arrays with leading lead=(R, T) -> (observations with leading (R, T, N), state (R, T, S)).
-        With `sparse`, the observations also carry `Features.csr` where the domain can emit it."""
+    ) -> tuple[Features, Features]:
+        """Wire arrays with leading lead=(R, T) -> (observations with leading (R, T, N), state with
+        leading (R, T)); the state is a dense-only `Features` (its `dense` (R, T, S)). With `sparse`,
+        either may also carry `Features.csr` where the domain can emit it (Battle's observations,
+        Warehouse's state)."""
         ...
 
 

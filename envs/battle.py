@@ -251,8 +251,9 @@ def make_env(spec: EnvSpec, batch_size: int) -> BattleEnv:
 
 def decode_batch(
     spec: EnvSpec, wire: dict[str, np.ndarray], lead: tuple[int, int], sparse: bool = False
-) -> tuple[Features, np.ndarray]:
-    """Rebuild observations (R, T, N, 196) and state (R, T, S) from recorded cells and HP codes.
+) -> tuple[Features, Features]:
+    """Rebuild observations (R, T, N, 196) and state (R, T, S) from recorded cells and HP codes; with
+    `sparse`, the observations' nonzeros too (`Features.csr`: a view is ~4% nonzero).
 
     Padding steps (all codes zero) decode to all-zero observations; out-of-grid cells and unknown HP
     codes are rejected, since the compiled kernels do not bounds-check.
@@ -286,4 +287,7 @@ def decode_batch(
     )
     csr = k.bt_observe_csr(*args, obs) if sparse else k.bt_observe(*args, obs)
     k.bt_state(*args, state)
-    return Features(dense=obs.reshape(r, t, n, -1), onehot=None, csr=csr), state.reshape(r, t, -1)
+    return (
+        Features(dense=obs.reshape(r, t, n, -1), onehot=None, csr=csr),
+        Features(dense=state.reshape(r, t, -1), onehot=None),
+    )

@@ -105,7 +105,8 @@ def make_env(spec: EnvSpec, batch_size: int) -> GaussianSqueezeEnv:
 
 def decode_batch(
     spec: EnvSpec, wire: dict[str, np.ndarray], lead: tuple[int, int], sparse: bool = False
-) -> tuple[Features, np.ndarray]:
+) -> tuple[Features, Features]:
     r, t = lead
     ids = np.tile(np.arange(spec.n_agents, dtype=np.int64), (r, t, 1))
-    return Features(dense=None, onehot=ids), np.zeros((r, t, spec.state_dim), dtype=np.float32)
+    state = np.zeros((r, t, spec.state_dim), dtype=np.float32)
+    return Features(dense=None, onehot=ids), Features(dense=state, onehot=None)

@@ -148,8 +148,9 @@ def make_env(spec: EnvSpec, batch_size: int) -> WarehouseEnv:
 
 def decode_batch(
     spec: EnvSpec, wire: dict[str, np.ndarray], lead: tuple[int, int], sparse: bool = False
-) -> tuple[Features, np.ndarray]:
-    """Rebuild observations (R, T, N, 125) and state (R, T, S) from recorded robot cells and items.
+) -> tuple[Features, Features]:
+    """Rebuild observations (R, T, N, 125) and state (R, T, S) from recorded robot cells and items;
+    with `sparse`, the state's nonzeros too (`Features.csr`: it is ~5% nonzero).
 
     Padding steps (all zeros) decode to harmless values; out-of-grid cells are rejected, since the
     compiled kernels do not bounds-check.
@@ -168,5 +169,8 @@ def decode_batch(
     obs = np.empty((r * t, n, spec.obs_dense_dim), dtype=np.float32)
     state = np.empty((r * t, spec.state_dim), dtype=np.float32)
     k.wh_observe(pos, items, types, obs)
-    k.wh_state(pos, items, types, state)
-    return Features(dense=obs.reshape(r, t, n, -1), onehot=None), state.reshape(r, t, -1)
+    csr = k.wh_state_csr(pos, items, types, state) if sparse else k.wh_state(pos, items, types, state)
+    return (
+        Features(dense=obs.reshape(r, t, n, -1), onehot=None),
+        Features(dense=state.reshape(r, t, -1), onehot=None, csr=csr),
+    )

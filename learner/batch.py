@@ -45,6 +45,8 @@ class TrainingBatch:
     # build_batch asked the decoder for sparse observation rows: if none are held, they would not pay
     # (a dense domain, or too many nonzeros), so the update need not scan the dense rows again
     sparse_decided: bool = False
+    # the state's nonzeros as sparse rows, where the decoder emitted them and they pay (Warehouse)
+    state_rows: SparseRows | None = None
 
     def valid_rows(self) -> torch.Tensor:
         """The flat indices of the valid (episode, step) rows (see `valid_index`)."""
@@ -78,6 +80,12 @@ class Rows:
     behaviour_logp: torch.Tensor  # (M, N)
     # async: truncated per-agent importance weights min(c, π/μ) of the taken actions (detached); None in sync
     importance: torch.Tensor | None = None
+    state_rows: SparseRows | None = None  # `state`'s nonzeros, when the batch holds them
+
+    @property
+    def state_input(self) -> TorchFeatures:
+        """The state as a network input: its first layers multiply only the nonzeros when held."""
+        return TorchFeatures(self.state, None, self.state_rows)
 
     @staticmethod
     def of_steps(
@@ -119,6 +127,7 @@ class Rows:
             alive=take(batch.alive),
             positions=take(batch.positions),
             behaviour_logp=take(batch.behaviour_logp),
+            state_rows=batch.state_rows,
         )
 
 
@@ -159,8 +168,9 @@ def build_batch(
     and move everything to the training device in one go. Rewards arrive in float64 and are rounded
     to float32 (the reference's precision) unless `return_norm` is "batch" (see standardised_returns).
 
-    sparse_rows: on the CPU, also hold the observations' nonzeros as sparse rows where the domain's
-    decoder emits them and they pay (`SparseRows.from_csr`), for the update's first layers."""
+    sparse_rows: on the CPU, also hold the nonzeros of the observations and of the state as sparse
+    rows where the domain's decoder emits them and they pay (`SparseRows.from_csr`), for the update's
+    first layers."""
     if not episodes:
         raise ValueError("cannot build a batch from zero episodes")
     r = len(episodes)
@@ -180,9 +190,8 @@ def build_batch(
     device = torch.device(device)
     sparse_rows = sparse_rows and device.type == "cpu"
     obs, state = family.decode_batch(spec, wire, (1, m), sparse=sparse_rows)
-    held = None
-    if sparse_rows and obs.csr is not None:
-        held = SparseRows.from_csr(*obs.csr, obs.dense.shape[-1])
+    held = None if obs.csr is None else SparseRows.from_csr(*obs.csr, obs.dense.shape[-1])
+    state_held = None if state.csr is None else SparseRows.from_csr(*state.csr, state.dense.shape[-1])
     valid_t = to_device(valid, device)
     exact = to_device(padded["rewards"], device)
     rewards = exact.float()
@@ -198,7 +207,7 @@ def build_batch(
             None if obs.onehot is None else to_device(obs.onehot[0], device, np.int64),
             held,
         ),
-        state=to_device(state[0], device, np.float32),
+        state=to_device(state.dense[0], device, np.float32),
         actions=to_device(padded["actions"], device, np.int64),
         rewards=rewards,
         returns=returns,
@@ -212,6 +221,7 @@ def build_batch(
         learner_version=int(learner_version),
         valid_index=to_device(np.flatnonzero(valid), device, np.int64),
         sparse_decided=sparse_rows,
+        state_rows=state_held,
     )
 
 

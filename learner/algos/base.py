@@ -97,8 +97,9 @@ class PolicyGradientMethod:
         if self.cfg.sparse_inputs == "auto" and self.cfg.amp == "off":
             if not batch.sparse_decided:  # else the decoder's rows, or none because they would not pay
                 data.obs = data.obs.with_sparse_rows()
-        elif data.obs.sparse is not None:
+        else:  # sparse rows asked off, or bfloat16 products (which sparse CSR products do not have)
             data.obs = TorchFeatures(data.obs.dense, data.obs.onehot)
+            data.state_rows = None
         out: dict[str, Any] = {"rows": float(data.returns.shape[0])}
         with self.mixed_precision():
             log_probs, value = self.policy.log_probs_and_value(data.obs, data.alive)

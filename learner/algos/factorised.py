@@ -62,7 +62,7 @@ class ValueFactorisation(PolicyGradientMethod):
         values = torch.stack([q_taken, q_all.max(-1).values])
         if k is not None:
             values = subteam_sums(values, k, self.n_subteams)
-        loss, parts = self.operator.loss(values[0], values[1], data.state, data.returns)
+        loss, parts = self.operator.loss(values[0], values[1], data.state_input, data.returns)
         out["loss/critic"] = loss.detach()
         out.update({f"loss/{name}": value.detach() for name, value in parts.items()})
         out["q_taken_mean"] = q_taken.detach().mean()

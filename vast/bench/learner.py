@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 from vast.common.config import AlgoConfig
-from vast.common.networks import PolicyNet
+from vast.common.networks import PolicyNet, TorchFeatures
 from vast.common.rollout import rollout
 from vast.envs.registry import make_env, make_spec
 from vast.learner.algos import build_algorithm
@@ -105,7 +105,8 @@ def median_time(fn, repeats: int) -> float:
 def forward_backward(algo, batch) -> None:
     """The networks' own cost on this batch: one forward and one backward each, nothing else."""
     rows = batch.valid
-    obs, state = batch.obs, batch.state  # the valid rows only
+    obs = batch.obs  # the valid rows only
+    state = TorchFeatures(batch.state, None, batch.state_rows)
     logits, value = algo.policy(obs)
     total = logits.sum() + value.sum()
     qnet, assigner = getattr(algo, "qnet", None), algo.modules.get("assigner")

@@ -29,12 +29,12 @@ class VASTNet(nn.Module):
         self.hidden = nn.Linear(VASTNET_HIDDEN, VASTNET_HIDDEN)
         self.out = nn.Linear(VASTNET_HIDDEN, n_subteams)
 
-    def features(self, state: torch.Tensor, obs: TorchFeatures) -> torch.Tensor:
-        """state (M, S), obs leading (M, N) -> last hidden layer (M, N, 128)."""
+    def features(self, state: TorchFeatures, obs: TorchFeatures) -> torch.Tensor:
+        """state dense (M, S), obs leading (M, N) -> last hidden layer (M, N, 128)."""
         layer = self.input
         if layer.dense is not None:
             weight = layer.dense.weight
-            pre = F.linear(state, weight[:, : self.state_dim], layer.dense.bias).unsqueeze(1)
+            pre = state.dense_linear(weight[:, : self.state_dim], layer.dense.bias).unsqueeze(1)
             if obs.dense is not None:
                 pre = pre + obs.dense_linear(weight[:, self.state_dim :])
         else:
@@ -43,16 +43,16 @@ class VASTNet(nn.Module):
             pre = pre + layer.onehot(obs.onehot)
         return F.elu(self.hidden(F.elu(pre)))
 
-    def reference_features(self, state: torch.Tensor, obs: TorchFeatures) -> torch.Tensor:
+    def reference_features(self, state: TorchFeatures, obs: TorchFeatures) -> torch.Tensor:
         """The same as `features`, built literally as InputLayer(obs.with_prefix(state broadcast)).
 
         Materialises (M, N, S): kept for tests that pin `features` to the reference construction.
         """
         n = obs.lead_shape[-1]
-        prefix = state.unsqueeze(1).expand(-1, n, -1)
+        prefix = state.dense.unsqueeze(1).expand(-1, n, -1)
         return F.elu(self.hidden(F.elu(self.input(obs.with_prefix(prefix)))))
 
-    def forward(self, state: torch.Tensor, obs: TorchFeatures) -> torch.Tensor:
+    def forward(self, state: TorchFeatures, obs: TorchFeatures) -> torch.Tensor:
         """Log-probabilities (M, N, K) of each agent's sub-team."""
         return torch.log_softmax(self.out(self.features(state, obs)), dim=-1)
 
@@ -74,10 +74,10 @@ class MetaGradAssignment(nn.Module, Assignment):
         self.amp = getattr(cfg, "amp", "off") == "bf16"  # the trunk in bfloat16 (see PolicyGradientMethod)
         self._taken: torch.Tensor | None = None  # log X(k) with its graph, from the last `sample`
 
-    def _hidden(self, state: torch.Tensor, obs: TorchFeatures) -> torch.Tensor:
+    def _hidden(self, state: TorchFeatures, obs: TorchFeatures) -> torch.Tensor:
         """VASTNet's last hidden layer (M, N, 128) in float32 (its trunk autocast under `algo.amp`); the
         K-way head, the softmax and the sampling always run in float32."""
-        with torch.autocast(state.device.type, dtype=torch.bfloat16, enabled=self.amp):
+        with torch.autocast(state.dense.device.type, dtype=torch.bfloat16, enabled=self.amp):
             h = self.net.features(state, obs)
         return h.float()
 
@@ -87,7 +87,7 @@ class MetaGradAssignment(nn.Module, Assignment):
         return max(1, CHUNK_ELEMENTS // self.n_subteams)
 
     def sample(
-        self, state: torch.Tensor, obs: TorchFeatures, generator: torch.Generator
+        self, state: TorchFeatures, obs: TorchFeatures, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """k (M, N) sampled by inverse CDF with `generator`, and the mean entropy of X (detached)."""
         h = self._hidden(state, obs)
@@ -107,22 +107,22 @@ class MetaGradAssignment(nn.Module, Assignment):
         return k.reshape(lead), entropy / rows
 
     def assign(self, data, generator, out):
-        k, out["meta_entropy"] = self.sample(data.state, data.obs, generator)
+        k, out["meta_entropy"] = self.sample(data.state_input, data.obs, generator)
         return k
 
     def infer(self, data, generator, greedy=False):
         with torch.no_grad():
             if greedy:
-                return self.net(data.state, data.obs).argmax(-1)
-            k, _ = self.sample(data.state, data.obs, generator)
+                return self.net(data.state_input, data.obs).argmax(-1)
+            k, _ = self.sample(data.state_input, data.obs, generator)
         self._taken = None  # nothing to train on: drop the kept log-probabilities
         return k
 
     def loss(self, data, k, advantage):
-        return self.policy_loss(data.state, data.obs, k, advantage)
+        return self.policy_loss(data.state_input, data.obs, k, advantage)
 
     def policy_loss(
-        self, state: torch.Tensor, obs: TorchFeatures, k: torch.Tensor, advantage: torch.Tensor
+        self, state: TorchFeatures, obs: TorchFeatures, k: torch.Tensor, advantage: torch.Tensor
     ) -> torch.Tensor:
         """−mean over all (transition, agent) of log X(k | s, o_i) · Â (Â detached)."""
         advantage = advantage.detach().reshape(-1)

@@ -13,12 +13,14 @@ import torch
 from torch import nn
 
 from vast.common.config import AlgoConfig
+from vast.common.networks import TorchFeatures
 
 Parts = dict[str, torch.Tensor]
 
 
 class Operator(nn.Module):
-    """Ψ: `loss(q, q_max, state, returns)` with q, q_max (M, n), state (M, S), returns (M,).
+    """Ψ: `loss(q, q_max, state, returns)` with q, q_max (M, n), returns (M,) and the state as a network
+    input (`TorchFeatures` with dense (M, S), maybe its sparse rows too: use `state.dense_linear`).
 
     Every operator is built as `Operator(n, state_dim, cfg)`, its parameters trained by the critic's
     optimiser together with the local Q-network.
@@ -29,6 +31,6 @@ class Operator(nn.Module):
         self.n = n
 
     def loss(
-        self, q: torch.Tensor, q_max: torch.Tensor, state: torch.Tensor, returns: torch.Tensor
+        self, q: torch.Tensor, q_max: torch.Tensor, state: TorchFeatures, returns: torch.Tensor
     ) -> tuple[torch.Tensor, Parts]:
         raise NotImplementedError

@@ -43,4 +43,4 @@ class QMIXOperator(Operator):
         self.mixer = QMixer(state_dim, n, cfg.critic_hidden)
 
     def loss(self, q, q_max, state, returns):
-        return F.mse_loss(self.mixer(q, state), returns), {}
+        return F.mse_loss(self.mixer(q, state.dense), returns), {}

@@ -7,6 +7,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from vast.common.config import AlgoConfig
+from vast.common.networks import TorchFeatures
 from vast.learner.algos.operators import Operator, Parts
 
 
@@ -25,10 +26,10 @@ class QTRANBase(nn.Module):
         self.joint_q = nn.Linear(hidden, 1)
         self.v = nn.Linear(hidden, 1)
 
-    def forward(self, state: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """state (M, S), values (P, M, n) -> (joint Q (P, M), V (P, M))."""
+    def forward(self, state: TorchFeatures, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """state dense (M, S), values (P, M, n) -> (joint Q (P, M), V (P, M))."""
         weight = self.input.weight
-        state_part = F.linear(state, weight[:, : self.state_dim], self.input.bias)
+        state_part = state.dense_linear(weight[:, : self.state_dim], self.input.bias)
         h = F.elu(state_part + F.linear(values, weight[:, self.state_dim :]))
         h = F.elu(self.hidden(h))
         return self.joint_q(h).squeeze(-1), self.v(h).squeeze(-1)

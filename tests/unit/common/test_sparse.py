@@ -151,16 +151,35 @@ def test_an_update_over_sparse_rows_is_the_dense_update_up_to_rounding(method):
         assert a == b
 
 
-def test_domains_whose_decoder_emits_no_rows_keep_the_dense_update():
-    """Warehouse's observations are ~15% nonzero: asked for sparse rows, its decoder emits none, and
-    the update keeps the dense path (bit for bit the `off` update)."""
+@pytest.mark.parametrize("method", ["QTRAN", "VAST-QTRAN-MetaGrad η=¼"])
+def test_warehouse_state_rows_from_the_decoder_give_the_dense_update(method):
+    """Warehouse's observations are ~15% nonzero (its decoder emits no rows for them) but its state is
+    ~5% nonzero: the decoder emits the state's rows, QTRAN's and VASTNet's first layers multiply them,
+    and the update equals the dense one up to float32 rounding."""
     from dataclasses import replace
 
     spec = make_spec("warehouse-8")
     decoded, plain = make_batch(spec, sparse_rows=True), make_batch(spec)
-    assert decoded.sparse_decided and decoded.obs.sparse is None
-    losses = {}
-    for mode, data in (("off", plain), ("auto", decoded)):
-        algo = build_algorithm(replace(METHODS["QTRAN"], sparse_inputs=mode), spec, "cpu", seed=0)
-        losses[mode] = [algo.update(data) for _ in range(2)]
-    assert losses["off"] == losses["auto"]
+    assert decoded.sparse_decided and decoded.obs.sparse is None and plain.state_rows is None
+    assert decoded.state_rows is not None
+    assert torch.equal(decoded.state_rows.csr.to_dense(), plain.state)
+    shuffled = make_batch(spec, sparse_rows=True)
+    shuffled.state_rows = SparseRows.from_dense(plain.state.flip(0))  # the rows in another order
+    results = {}
+    for mode, data in (("off", plain), ("auto", decoded), ("poisoned", shuffled)):
+        cfg = replace(METHODS[method], sparse_inputs="off" if mode == "off" else "auto")
+        algo = build_algorithm(cfg, spec, "cpu", seed=0)
+        losses = [algo.update(data) for _ in range(2)]
+        results[mode] = losses, {k: v.clone() for k, v in algo.operator.state_dict().items()}
+    (dense_losses, dense_weights), (sparse_losses, sparse_weights) = results["off"], results["auto"]
+    for a, b in zip(dense_losses, sparse_losses):
+        for key in a:
+            assert b[key] == pytest.approx(a[key], rel=1e-4, abs=1e-5), key
+    for key in dense_weights:
+        torch.testing.assert_close(sparse_weights[key], dense_weights[key], rtol=1e-4, atol=1e-5)
+    # the update really multiplies the held rows: rows of other steps train other weights
+    poisoned_weights = results["poisoned"][1]
+    assert any(not torch.allclose(poisoned_weights[k], dense_weights[k], rtol=1e-3) for k in dense_weights)
+    # bfloat16 products (and `sparse_inputs off`) drop the rows: the update is the plain one
+    off = build_algorithm(replace(METHODS[method], sparse_inputs="off"), spec, "cpu", seed=0)
+    assert [off.update(shuffled) for _ in range(2)] == dense_losses

@@ -87,24 +87,32 @@ def test_decode_batch_reproduces_observe_and_state_exactly(name):
         assert (obs[..., 24][residue] > 0).all() and (obs[..., 24][residue] < 1e-14).all()
     obs, state = family_module(name).decode_batch(spec, wire, (3, t))
     expected_state = np.stack(log["state"], axis=1)
-    np.testing.assert_array_equal(state, expected_state)
+    np.testing.assert_array_equal(state.dense, expected_state)
     if spec.obs_dense_dim:
         np.testing.assert_array_equal(obs.dense, np.stack([o.dense for o in log["obs"]], axis=1))
     if spec.obs_onehot_dim:
         np.testing.assert_array_equal(obs.onehot, np.stack([o.onehot for o in log["obs"]], axis=1))
-    # asked for sparse rows: the same arrays, and (Battle) the dense part's nonzeros as exact CSR
+    assert obs.csr is None and state.csr is None  # only when asked for
+    # asked for sparse rows: the same arrays, and the nonzeros as exact CSR where the domain emits them
+    # (Battle's observations, Warehouse's state)
     held, held_state = family_module(name).decode_batch(spec, wire, (3, t), sparse=True)
-    np.testing.assert_array_equal(held_state, state)
-    for got, want in zip(held[:2], obs[:2]):
-        assert (got is None) == (want is None) and (want is None or np.array_equal(got, want))
-    if not name.startswith("battle"):
-        assert held.csr is None
-        return
-    crow, col, val = held.csr
-    flat = obs.dense.reshape(-1, spec.obs_dense_dim)
+    for got_features, want_features in ((held, obs), (held_state, state)):
+        for got, want in zip(got_features[:2], want_features[:2]):
+            assert (got is None) == (want is None) and (want is None or np.array_equal(got, want))
+    assert (held.csr is not None) == name.startswith("battle")
+    assert (held_state.csr is not None) == name.startswith("warehouse")
+    for features in (held, held_state):
+        if features.csr is not None:
+            assert_exact_csr(features.csr, features.dense)
+
+
+def assert_exact_csr(csr, dense):
+    """`csr` holds exactly the nonzeros of `dense`'s rows (leading dims flattened), columns ascending."""
+    crow, col, val = csr
+    flat = dense.reshape(-1, dense.shape[-1])
     rows, cols = np.nonzero(flat)  # row-major: columns ascending within each row
     assert crow.dtype == col.dtype == np.int32 and val.dtype == np.float32
-    assert crow[0] == 0 and crow[-1] == len(rows)
+    assert crow[0] == 0 and crow[-1] == len(rows) and len(crow) == flat.shape[0] + 1
     np.testing.assert_array_equal(np.diff(crow), np.count_nonzero(flat, axis=1))
     np.testing.assert_array_equal(col, cols)
     np.testing.assert_array_equal(val, flat[rows, cols])
@@ -116,7 +124,7 @@ def test_decode_batch_accepts_padding_and_rejects_garbage(name):
     module = family_module(name)
     zeros = {k: np.zeros((2, 4, *s.shape), dtype=s.dtype) for k, s in spec.wire.items()}
     obs, state = module.decode_batch(spec, zeros, (2, 4))
-    assert obs.dense.shape == (2, 4, spec.n_agents, spec.obs_dense_dim) and np.isfinite(state).all()
+    assert obs.dense.shape == (2, 4, spec.n_agents, spec.obs_dense_dim) and np.isfinite(state.dense).all()
     key = next(k for k in spec.wire if k.endswith("xy"))
     zeros[key][0, 0, 0, 0] = 250
     with pytest.raises(ValueError):
@@ -181,3 +189,16 @@ def test_event_counts_account_for_every_reward(name, options):
     else:
         explained = gaussian_squeeze(ep["allocation"])
     np.testing.assert_allclose(ep["return"], explained, rtol=1e-5, atol=1e-3)
+
+
+def test_csr_buffers_grow_and_keep_what_they_hold():
+    """The CSR emitters start with a guess of the nonzeros and grow their buffers chunk by chunk."""
+    from vast.envs import _kernels as k
+
+    col, val = k._csr_buffers(1)
+    col[:3], val[:3] = [5, 6, 7], [1.0, 2.0, 3.0]
+    same_col, same_val = k._csr_room(col, val, 3, 10)
+    assert same_col is col and same_val is val
+    grown_col, grown_val = k._csr_room(col, val, 3, len(col))
+    assert len(grown_col) >= len(col) + 3 and len(grown_val) == len(grown_col)
+    assert grown_col[:3].tolist() == [5, 6, 7] and grown_val[:3].tolist() == [1.0, 2.0, 3.0]

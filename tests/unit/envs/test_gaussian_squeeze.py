@@ -54,9 +54,9 @@ def test_mu_sigma_are_options():
 def test_decode_batch_rebuilds_inputs_without_wire_arrays():
     spec = make_spec("gaussian-squeeze-5")
     obs, state = decode_batch(spec, {}, (4, 1))
-    assert obs.onehot.shape == (4, 1, 5) and state.shape == (4, 1, 5)
+    assert obs.onehot.shape == (4, 1, 5) and state.dense.shape == (4, 1, 5)
     np.testing.assert_array_equal(obs.onehot[3, 0], np.arange(5))
-    assert not state.any()
+    assert not state.dense.any() and state.onehot is None
 
 
 def test_random_policy_performance_matches_the_spec():

@@ -82,13 +82,13 @@ def test_every_batch_field_is_built_on_the_training_device(env_name):
     spec, episodes = _episodes(env_name)
     batch = build_batch(episodes, spec, torch.device("meta"), learner_version=2, sparse_rows=True)
     # sparse rows are a CPU-only product: asked for on another device, none are built or promised
-    assert batch.obs.sparse is None and not batch.sparse_decided
+    assert batch.obs.sparse is None and batch.state_rows is None and not batch.sparse_decided
     tensors = {"obs.dense": batch.obs.dense, "obs.onehot": batch.obs.onehot}
     for f in dataclasses.fields(TrainingBatch):
         value = getattr(batch, f.name)
         if isinstance(value, torch.Tensor):
             tensors[f.name] = value
-        elif f.name not in ("obs", "learner_version", "sparse_decided"):
+        elif f.name not in ("obs", "learner_version", "sparse_decided", "state_rows"):
             pytest.fail(f"field {f.name} is not a tensor: {type(value)}")
     present = {name: t for name, t in tensors.items() if t is not None}
     assert len(present) >= 11
@@ -127,7 +127,7 @@ def test_rows_are_selected_by_host_built_indices_exactly_as_by_the_mask():
             padded[name][i, : ep.length] = ep.arrays[name]
     obs, state = family_module(spec.name).decode_batch(spec, padded, (r, t))
     assert torch.equal(rows.obs.dense, torch.from_numpy(obs.dense)[mask])
-    assert torch.equal(rows.state, torch.from_numpy(state)[mask])
+    assert torch.equal(rows.state, torch.from_numpy(state.dense)[mask])
     with pytest.raises(ValueError, match="valid rows only"):
         Rows.select(batch, batch.valid_rows()[:-1])
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vast.common.config import AlgoConfig
+from vast.common.networks import TorchFeatures
 from vast.learner.algos.assignment import subteam_sums
 from vast.learner.algos.operators.independent import IndependentOperator
 from vast.learner.algos.operators.qmix import QMixer, QMIXOperator
@@ -19,7 +20,7 @@ from vast.learner.algos.operators.vdn import VDNOperator
 
 Q = torch.tensor([[1.0, 2.0], [0.0, -1.0]])  # sub-team values (M = 2, n = 2)
 Q_MAX = torch.tensor([[2.0, 3.0], [1.0, 0.0]])
-STATE = torch.zeros(2, 1)
+STATE = TorchFeatures(torch.zeros(2, 1), None)
 
 
 def elu(x: float) -> float:
@@ -56,7 +57,7 @@ def test_qmix_operator_hand_computed():
     q = torch.tensor([[1.0, 2.0], [-1.0, -2.0]])
     q_tot_0 = elu(1 * 1 + 2 * 0.5 + 0) * 1 + elu(1 * 2 + 2 * 1 - 3) * 0.5 + 2  # 4.5
     q_tot_1 = elu(-1 * 1 - 2 * 0.5 + 0) * 1 + elu(-1 * 2 - 2 * 1 - 3) * 0.5 + 2
-    assert op.mixer(q, STATE).tolist() == pytest.approx([q_tot_0, q_tot_1], rel=1e-6)
+    assert op.mixer(q, STATE.dense).tolist() == pytest.approx([q_tot_0, q_tot_1], rel=1e-6)
     loss, _ = op.loss(q, q, STATE, torch.tensor([5.0, 1.0]))
     expected = ((q_tot_0 - 5.0) ** 2 + (q_tot_1 - 1.0) ** 2) / 2
     assert q_tot_0 == pytest.approx(4.5)
@@ -105,7 +106,7 @@ def test_qtran_td_gradient_reaches_only_the_central_net():
     op = QTRANOperator(2, 3, AlgoConfig(critic_hidden=8))
     q = torch.randn(4, 2, requires_grad=True)
     q_max = torch.randn(4, 2, requires_grad=True)
-    _, parts = op.loss(q, q_max, torch.randn(4, 3), torch.randn(4))
+    _, parts = op.loss(q, q_max, TorchFeatures(torch.randn(4, 3), None), torch.randn(4))
     parts["qtran_td"].backward()
     assert all(g is None or not g.any() for g in (q.grad, q_max.grad))
     assert op.net.joint_q.weight.grad.abs().sum() > 0

@@ -80,7 +80,7 @@ def test_actor_and_meta_losses_use_old_policy_and_just_updated_q_net():
     policy0, assigner0 = copy.deepcopy(algo.policy), copy.deepcopy(algo.assignment)
     gen = torch.Generator()
     gen.set_state(algo.generator.get_state())
-    obs, state = batch.obs.reshape(10, spec.n_agents), batch.state.reshape(10, -1)
+    obs, state = batch.obs.reshape(10, spec.n_agents), TorchFeatures(batch.state.reshape(10, -1), None)
     alive, actions, g = batch.alive.reshape(10, -1), batch.actions.reshape(10, -1), batch.returns.reshape(10)
 
     metrics = algo.update(batch)
@@ -259,7 +259,7 @@ def test_division_diversity_counts_distinct_active_sets():
 def test_vastnet_fast_features_equal_the_with_prefix_construction():
     torch.manual_seed(0)
     net = asg.VASTNet(5, 3, 7, 4)
-    state = torch.randn(6, 5)
+    state = TorchFeatures(torch.randn(6, 5), None)
     obs = TorchFeatures(torch.randn(6, 7, 3), torch.randint(0, 7, (6, 7)))
     assert torch.allclose(net.features(state, obs), net.reference_features(state, obs), atol=1e-6)
     onehot_only = asg.VASTNet(5, 0, 7, 4)
@@ -272,7 +272,7 @@ def test_vastnet_fast_features_equal_the_with_prefix_construction():
 def test_metagrad_chunked_path_equals_single_chunk(monkeypatch):
     torch.manual_seed(0)
     assigner = asg.MetaGradAssignment(SimpleNamespace(state_dim=4, obs_dense_dim=0, obs_onehot_dim=30), 8)
-    state, obs = torch.randn(5, 4), TorchFeatures(None, torch.arange(30).expand(5, 30))
+    state, obs = TorchFeatures(torch.randn(5, 4), None), TorchFeatures(None, torch.arange(30).expand(5, 30))
     adv = torch.randn(5, 30)
 
     def run():
