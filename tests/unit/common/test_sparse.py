@@ -180,6 +180,6 @@ def test_warehouse_state_rows_from_the_decoder_give_the_dense_update(method):
     # the update really multiplies the held rows: rows of other steps train other weights
     poisoned_weights = results["poisoned"][1]
     assert any(not torch.allclose(poisoned_weights[k], dense_weights[k], rtol=1e-3) for k in dense_weights)
-    # bfloat16 products (and `sparse_inputs off`) drop the rows: the update is the plain one
+    # `sparse_inputs off` drops the held rows (as bfloat16 products do): the update is the plain one
     off = build_algorithm(replace(METHODS[method], sparse_inputs="off"), spec, "cpu", seed=0)
     assert [off.update(shuffled) for _ in range(2)] == dense_losses
