@@ -354,7 +354,12 @@ class Config:
     )
     auth: AuthConfig = field(default_factory=AuthConfig)
     actors: int = opt(
-        2, "number of actors (vast train: local processes; sync: work-slot split)", alias="actors"
+        0,
+        "number of actors (vast train: local processes; sync: work-slot split); 0: auto, resolved when "
+        "the config is validated (`auto_actors`): in sync mode one per core less the learner's "
+        "evaluation thread, at most learner.episodes_per_update; in async mode 2. Set it explicitly "
+        "when the roles of one sync run start on different machines",
+        alias="actors",
     )
     redis_shards: str = opt(
         "",
@@ -400,8 +405,15 @@ class Config:
             raise ConfigError("learner.episodes_per_update must be >= 1")
         if self.learner.queue_updates < 0:
             raise ConfigError("learner.queue_updates must be >= 0")
-        if self.actors < 1:
-            raise ConfigError("actors must be >= 1")
+        if self.actors < 0:
+            raise ConfigError("actors must be >= 1, or 0 for one per spare core (auto)")
+        if self.actors == 0:
+            self.actors = auto_actors(
+                self.learner.mode,
+                self.learner.episodes_per_update,
+                self.learner.eval_every > 0,
+                usable_cores(),
+            )
         if min(self.algo.clip_critic, self.algo.clip_actor, self.algo.clip_meta) < 0:
             raise ConfigError("algo.clip_critic, clip_actor and clip_meta must be >= 0 (0: off)")
         if self.actor.id < -1:
@@ -486,11 +498,30 @@ def iter_fields(obj: Any, prefix: str = ""):
             yield f"{prefix}{f.name}", f, value
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def learner_threads(cfg: Config) -> int:
     """`learner.torch_threads` resolved: 0 means one per core this process may run on."""
     if cfg.learner.torch_threads > 0:
         return cfg.learner.torch_threads
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return usable_cores()
+
+
+def auto_actors(mode: str, episodes_per_update: int, evaluates: bool, cores: int) -> int:
+    """How many actor processes `actors 0` means.
+
+    Sync mode: while the actors play a version, the learner's only work is the evaluation of that
+    version on one thread of its own, so each other core gets one actor, and never more actors than
+    an update has episodes. On 2 cores that is one actor playing all E copies in one batch: fewer
+    per-step overheads than two actors of E/2 copies, and no third thread on two cores (Warehouse-16
+    VAST-QTRAN: 6-12% more agent-steps per second, docs/performance.md). Async mode keeps 2, the
+    count its measurements were made with."""
+    if mode != "sync":
+        return 2
+    return max(1, min(episodes_per_update, cores - (1 if evaluates else 0)))
 
 
 def _field_types(cls: type) -> dict[str, Any]:

@@ -34,6 +34,7 @@ def test_vast_train_resume_continues_the_run_in_place(tmp_path):
     cfg = config(tmp_path, "resumed", **{"run.updates": 12})
     first = ["train", "--env", cfg.env.name, "--seed", str(cfg.run.seed), "--updates", "7", "--no-progress"]
     first += ["--run-dir", str(tmp_path), "--run-name", "resumed", "--learner.eval_every", "5"]
+    first += ["--actors", str(cfg.actors)]  # the serial run's work-slot split
     first += ["--learner.checkpoint_every", "5"]
     _vast(*first)
     run = tmp_path / "resumed"

@@ -37,6 +37,7 @@ def test_no_secret_reaches_the_run_directory_or_the_logs(tmp_path):
     runs = tmp_path / "runs"
     cmd = [sys.executable, "-m", "vast", "train", "--env", "gaussian-squeeze-50", "--updates", "8"]
     cmd += ["--run-dir", str(runs), "--run-name", "secret", "--no-progress", "--redis-url", url]
+    cmd += ["--actors", "2"]
     cmd += [
         "--auth.server_key",
         str(server_secret),

@@ -105,6 +105,8 @@ def test_vast_train_cli_stops_cleanly_on_ctrl_c(tmp_path):
             "gaussian-squeeze-50",
             "--minutes",
             "5",
+            "--actors",
+            "2",
             "--run-dir",
             str(tmp_path),
             "--run-name",

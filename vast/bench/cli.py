@@ -69,7 +69,9 @@ def parser() -> argparse.ArgumentParser:
         default=180.0,
         help="measure each training run this long after its first update",
     )
-    p.add_argument("--actors", type=int, default=2, help="actor processes of the training runs")
+    p.add_argument(
+        "--actors", type=int, default=0, help="actor processes of the training runs (0: auto, as `actors 0`)"
+    )
     p.add_argument(
         "--threads", type=int, default=1, help="learner torch threads (learner and train sections)"
     )

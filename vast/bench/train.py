@@ -122,7 +122,7 @@ def run_training(
     topology: str = "processes",
     updates: int = 20,
     seconds: float = 120.0,
-    actors: int = 2,
+    actors: int = 0,
     threads: int = 1,
     extra: dict | None = None,
 ) -> dict:

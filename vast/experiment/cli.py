@@ -8,11 +8,10 @@ vast experiment --preset paper-sota --env gaussian-squeeze-800 --set algo.return
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-from vast.common.config import ConfigError
+from vast.common.config import ConfigError, usable_cores
 
 EPILOG = """settings: METHOD[-OPERATOR][-ASSIGNMENT][@ETA][:KEY=VALUE]...  e.g. vast-qtran@0.25,
 vast-qmix-spatial@1/2, vast-il@0.5 (independent operator), qmix, il, vast-qtran@0.25:algo.lr=0.0005.
@@ -72,13 +71,6 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def make_plan(args: argparse.Namespace):
     from vast.experiment import presets
     from vast.experiment.settings import parse_override, parse_setting, parse_settings
@@ -134,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     plan = make_plan(args)
     console = Console(stderr=True)
-    jobs = args.jobs or cores()
+    jobs = args.jobs or usable_cores()
     from vast.experiment.sweep import run_state
 
     states = {r.key: run_state(r) for r in plan.runs}

@@ -21,7 +21,7 @@ import urllib.request
 import pytest
 
 from tests.helpers import wait_until
-from tests.integration.deploy.conftest import DEPLOY, DOCKER, ROOT, compose_binary, run
+from tests.integration.deploy.conftest import DEPLOY, DOCKER, DOCKER_ENV, ROOT, compose_binary, run
 
 RUN = "ci"
 
@@ -75,7 +75,21 @@ def stack(images):
     try:
         yield s
     finally:  # everything of this project, volumes included; nothing else
-        subprocess.run([*map(str, s.base), "down", "-v", "--timeout", "20"], env=s.env, capture_output=True)
+        down = [*map(str, s.base), "down", "-v", "--timeout", "20"]
+        done = subprocess.run(down, env=s.env, capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:  # once more: a stack left running would slow every test after it
+            done = subprocess.run(down, env=s.env, capture_output=True, text=True, timeout=300)
+        label = f"label=com.docker.compose.project={s.project}"
+        left = subprocess.run(
+            [DOCKER, "ps", "-aq", "--filter", label],
+            env=DOCKER_ENV,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        ).stdout.split()
+        assert done.returncode == 0 and not left, (
+            f"docker compose down left {len(left)} containers of {s.project}: {done.stderr[-2000:]}"
+        )
 
 
 @pytest.mark.timeout(1800)

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from vast.common.config import Config, ConfigError, resolve
+from vast.common.config import Config, ConfigError, auto_actors, resolve, usable_cores
 
 
 def test_precedence_file_env_flags(tmp_path):
@@ -36,6 +36,7 @@ def test_precedence_file_env_flags(tmp_path):
         ({"algo.clip_actor": "-1"}, "clip_actor"),
         ({"actor.id": "-2"}, "actor.id must be >= 0, or -1"),
         ({"actor.id": "-1"}, "needs learner.mode async"),
+        ({"actors": "-1"}, "actors must be >= 1, or 0"),
     ],
 )
 def test_invalid_configs_are_rejected_clearly(overrides, message):
@@ -85,3 +86,31 @@ def test_saved_config_round_trips(tmp_path):
     cfg.save(tmp_path / "config.json")
     again = resolve(tmp_path / "config.json", environ={})
     assert again == cfg and isinstance(again, Config)
+
+
+@pytest.mark.parametrize(
+    "mode, episodes, evaluates, cores, expected",
+    [
+        ("sync", 10, True, 2, 1),  # this machine: one actor beside the evaluation thread
+        ("sync", 10, True, 1, 1),  # never none
+        ("sync", 10, False, 2, 2),  # no evaluation: every core plays
+        ("sync", 10, True, 8, 7),
+        ("sync", 10, True, 64, 10),  # no more actors than an update has episodes (slots)
+        ("sync", 3, True, 64, 3),
+        ("async", 10, True, 64, 2),
+        ("async", 10, True, 1, 2),
+    ],
+)
+def test_auto_actors_by_mode_and_cores(mode, episodes, evaluates, cores, expected):
+    assert auto_actors(mode, episodes, evaluates, cores) == expected
+
+
+def test_actors_zero_is_resolved_once_and_saved_resolved(tmp_path):
+    cfg = resolve(None, {"learner.eval_every": "2"}, environ={})
+    assert cfg.actors == auto_actors("sync", 10, True, usable_cores()) >= 1
+    explicit = resolve(None, {"actors": "3"}, environ={})
+    assert explicit.actors == 3
+    cfg.save(tmp_path / "config.json")
+    assert json.loads((tmp_path / "config.json").read_text())["actors"] == cfg.actors
+    async_cfg = resolve(None, {"learner.mode": "async"}, environ={})
+    assert async_cfg.actors == 2

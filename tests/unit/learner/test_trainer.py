@@ -67,7 +67,8 @@ def _run_and_compare(tmp_path, recorded: Path, rounding_until: int, **overrides)
     """Every field of the first `rounding_until` updates reproduced (update floats up to rounding);
     after them the episode-derived fields only (see the test using it)."""
     before = _recorded(recorded)
-    trainer = serial_trainer(tmp_path, **{"run.updates": len(before), **overrides})
+    # recorded with 2 actors' work-slot split (the default before `actors` became one per spare core)
+    trainer = serial_trainer(tmp_path, **{"run.updates": len(before), "actors": 2, **overrides})
     summary = trainer.run(StopFlag())
     after = [_deterministic(r) for r in rundir.read_rows(tmp_path / rundir.METRICS)]
     assert summary["updates"] == len(before) == 200
