@@ -357,8 +357,9 @@ class Config:
         0,
         "number of actors (vast train: local processes; sync: work-slot split); 0: auto, resolved when "
         "the config is validated (`auto_actors`): in sync mode one per core less the learner's "
-        "evaluation thread, at most learner.episodes_per_update; in async mode 2. Set it explicitly "
-        "when the roles of one sync run start on different machines",
+        "evaluation thread, at most learner.episodes_per_update; in async mode and with --serial 2. "
+        "The count sets a sync run's work-slot seeds: set it explicitly to replay a run's episodes on "
+        "a machine with other cores, or when the roles of one sync run start on different machines",
         alias="actors",
     )
     redis_shards: str = opt(
@@ -413,6 +414,7 @@ class Config:
                 self.learner.episodes_per_update,
                 self.learner.eval_every > 0,
                 usable_cores(),
+                self.run.serial,
             )
         if min(self.algo.clip_critic, self.algo.clip_actor, self.algo.clip_meta) < 0:
             raise ConfigError("algo.clip_critic, clip_actor and clip_meta must be >= 0 (0: off)")
@@ -510,7 +512,9 @@ def learner_threads(cfg: Config) -> int:
     return usable_cores()
 
 
-def auto_actors(mode: str, episodes_per_update: int, evaluates: bool, cores: int) -> int:
+def auto_actors(
+    mode: str, episodes_per_update: int, evaluates: bool, cores: int, serial: bool = False
+) -> int:
     """How many actor processes `actors 0` means.
 
     Sync mode: while the actors play a version, the learner's only work is the evaluation of that
@@ -518,8 +522,10 @@ def auto_actors(mode: str, episodes_per_update: int, evaluates: bool, cores: int
     an update has episodes. On 2 cores that is one actor playing all E copies in one batch: fewer
     per-step overheads than two actors of E/2 copies, and no third thread on two cores (Warehouse-16
     VAST-QTRAN: 6-12% more agent-steps per second, docs/performance.md). Async mode keeps 2, the
-    count its measurements were made with."""
-    if mode != "sync":
+    count its measurements were made with. A serial run plays every group on one thread, so there
+    the count only sets the work-slot seeds: it stays 2, whatever the machine, so that sweeps and
+    the recorded tests replay the same episodes on any machine."""
+    if mode != "sync" or serial:
         return 2
     return max(1, min(episodes_per_update, cores - (1 if evaluates else 0)))
 

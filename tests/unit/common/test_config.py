@@ -105,6 +105,11 @@ def test_auto_actors_by_mode_and_cores(mode, episodes, evaluates, cores, expecte
     assert auto_actors(mode, episodes, evaluates, cores) == expected
 
 
+@pytest.mark.parametrize("cores", [1, 2, 8, 64])
+def test_serial_runs_split_their_work_slots_the_same_on_every_machine(cores):
+    assert auto_actors("sync", 10, True, cores, serial=True) == 2
+
+
 def test_actors_zero_is_resolved_once_and_saved_resolved(tmp_path):
     cfg = resolve(None, {"learner.eval_every": "2"}, environ={})
     assert cfg.actors == auto_actors("sync", 10, True, usable_cores()) >= 1
@@ -114,3 +119,4 @@ def test_actors_zero_is_resolved_once_and_saved_resolved(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["actors"] == cfg.actors
     async_cfg = resolve(None, {"learner.mode": "async"}, environ={})
     assert async_cfg.actors == 2
+    assert resolve(None, {"run.serial": "true"}, environ={}).actors == 2
