@@ -256,6 +256,11 @@ class ReplayConfig:
         2000, "unconsumed episodes in Redis beyond which replay stops acking (back-pressure)"
     )
     dedupe_ttl_s: int = opt(24 * 3600, "how long an episode id is remembered for de-duplication")
+    version_wait_s: float = opt(
+        2.0,
+        "how long an episode claiming the version just after the newest one in Redis waits for the "
+        "learner's copy to be stored (it broadcasts while Redis writes) before it is rejected",
+    )
     metrics_port: int = opt(0, "Prometheus port (0: a free port)")
     id: int = opt(0, "this replay replica's id (its metrics and heartbeat identity)")
     replicas: int = opt(1, "vast train: replay processes to start; the actors spread over all of them")

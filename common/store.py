@@ -276,12 +276,41 @@ class RunStore:
 
     # -- weights ------------------------------------------------------------------------------------
     def put_weights(self, version: int, blob: bytes) -> int:
-        """Store the blob and its version together; returns the bytes stored."""
-        pipe = self.r.pipeline(transaction=True)
-        pipe.set(self.weights_key, blob)
-        pipe.set(self.version_key, int(version))
-        pipe.execute()
+        """Store the blob and its version together (one atomic MSET); returns the bytes stored."""
+        self.r.mset({self.weights_key: blob, self.version_key: int(version)})
         return len(blob)
+
+    def send_weights(self, version: int, blob: bytes) -> Callable[[], int]:
+        """`put_weights`, split in two: the write is sent now, and the returned call waits for Redis's
+        reply (raising RedisError if the write failed) and returns the bytes stored.
+
+        Why: the learner broadcasts the weights between the two halves, so actors start playing while
+        Redis writes (and, with `appendfsync always`, fsyncs) the copy. Someone who hears of the version
+        and asks Redis at once may still find the previous one: Redis reads a large command over several
+        turns of its event loop and may answer a small read in between (measured with a 51 KB blob).
+        Replay therefore waits for a version one ahead of the stored one (`replay.version_wait_s`)."""
+        pool = self.r.connection_pool
+        conn = pool.get_connection()
+        try:
+            conn.send_command("MSET", self.weights_key, blob, self.version_key, int(version))
+        except BaseException:
+            conn.disconnect()
+            pool.release(conn)
+            raise
+
+        def confirm() -> int:
+            try:
+                reply = conn.read_response()
+            except BaseException:
+                conn.disconnect()
+                raise
+            finally:
+                pool.release(conn)
+            if reply not in (True, b"OK", "OK"):
+                raise redis.ResponseError(f"storing weights: unexpected reply {reply!r}")
+            return len(blob)
+
+        return confirm
 
     def get_weights(self) -> bytes | None:
         return self.r.get(self.weights_key)

@@ -1,11 +1,18 @@
-"""Weight broadcast: Redis first (the durable latest copy for late joiners, and the version replay checks
-episodes against), then ZeroMQ PUB.
+"""Weight broadcast: the latest copy goes to Redis (for late joiners, missed broadcasts, and the version
+replay checks episodes against) and out over ZeroMQ PUB.
+
+The Redis write is sent first and the broadcast goes out before its reply is read: actors start playing
+while Redis stores (and, with `appendfsync always`, fsyncs) the copy, which takes milliseconds off each
+sync cycle's critical path (docs/performance.md). `publish` returns only once Redis confirmed the copy,
+so the learner never broadcasts a version while the previous one is unconfirmed: an episode can claim
+at most one version more than Redis holds, and replay waits for that one (`replay.version_wait_s`). If
+the write cannot even be sent (Redis unavailable), publishing waits with backoff until the copy is
+stored and only then broadcasts: the learner could read no episodes meanwhile anyway. If the write was
+sent but its reply is lost, the copy is stored again until Redis confirms it.
 
 Every publication carries this learner process's epoch (its start time in ms): a learner restarted from a
 checkpoint publishes older version numbers under a newer epoch, and actors follow it back
-(`vast.common.protocol.newer_weights`). While Redis is unavailable, publishing waits (with backoff) until
-the copy is stored: the learner could read no episodes meanwhile anyway, and an actor or replay must never
-see a version that Redis does not know.
+(`vast.common.protocol.newer_weights`).
 """
 
 from __future__ import annotations
@@ -13,6 +20,7 @@ from __future__ import annotations
 import logging
 import time
 
+import redis
 import zmq
 
 from vast.common.codec import encode_weights
@@ -59,9 +67,21 @@ class WeightPublisher:
                 "redis", "storing weights v%d failed (retrying in %.1fs): %s", version, wait_s, exc
             )
 
+        confirm = None
+        try:
+            confirm = self.store.send_weights(version, blob)
+        except redis.RedisError as exc:  # Redis unavailable: store first, broadcast after
+            on_error(exc, 0.0)
+        if confirm is not None:
+            self.sock.send(blob)  # actors start playing while Redis stores the copy
+            try:
+                return confirm()
+            except redis.RedisError as exc:  # the reply was lost: store the copy again
+                on_error(exc, 0.0)
         if with_retry(lambda: self.store.put_weights(version, blob), self.stop, on_error) is None:
-            return 0  # stopped during a Redis outage: nothing is announced that Redis does not hold
-        self.sock.send(blob)
+            return 0  # stopped during a Redis outage (if not broadcast yet, nothing is announced)
+        if confirm is None:
+            self.sock.send(blob)
         return len(blob)
 
     def close(self) -> None:

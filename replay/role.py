@@ -106,7 +106,15 @@ class ReplayRole:
             self.rejected.labels(reason)  # export zeros so rates and alerts work from the start
         for cause in ("backlog", "redis"):
             self.deferred.labels(cause)
+        self.version_waits = m.counter(
+            "vast_replay_version_waits_total",
+            "Episodes that arrived before Redis stored the weights they claim (replay waited for them)",
+            ("outcome",),
+        )
+        for outcome in ("stored", "timed_out"):
+            self.version_waits.labels(outcome)
         self._published = 0  # newest weights version known to exist (refreshed when an episode claims more)
+        self._given_up = -1  # a version waited for in vain: later claims of it are rejected at once
 
     def _spec_for(self, name: str):
         if name != self.spec.name:
@@ -115,10 +123,31 @@ class ReplayRole:
 
     def _from_future(self, version: int) -> bool:
         """Whether `version` is newer than every version published so far (one Redis read, and only when
-        the episode claims more than the newest version seen)."""
+        the episode claims more than the newest version seen).
+
+        The learner broadcasts a version while Redis is still storing it (`learner.publisher`), so an
+        episode may claim the version just after the newest stored one: that one waits, at most
+        `replay.version_wait_s`, for the copy to be stored."""
         if version > self._published:
             self._published = max(self._published, self.store.published_version())
+            if version == self._published + 1 and version != self._given_up:
+                self._await_version(version)
         return version > self._published
+
+    def _await_version(self, version: int) -> None:
+        end = time.monotonic() + self.cfg.replay.version_wait_s
+        pause = 0.0005
+        while True:
+            self._published = max(self._published, self.store.published_version())
+            if self._published >= version:
+                self.version_waits.labels("stored").inc()
+                return
+            if time.monotonic() >= end:
+                self._given_up = version
+                self.version_waits.labels("timed_out").inc()
+                return
+            time.sleep(min(pause, max(0.0, end - time.monotonic())))
+            pause = min(0.05, pause * 2)
 
     def inspect(self, frames: list) -> _Message:
         """Decode and validate one message (no Redis call, except the rare check of a version newer than
