@@ -437,6 +437,8 @@ class Config:
             raise ConfigError("learner.eval_every, checkpoint_every and keep_every must be >= 0")
         if self.learner.keep_checkpoints < 1:
             raise ConfigError("learner.keep_checkpoints must be >= 1")
+        if self.replay.version_wait_s < 0:
+            raise ConfigError("replay.version_wait_s must be >= 0 (0: reject at once)")
         if self.run.heartbeat_ttl_s <= 0 or self.run.max_restarts < 0:
             raise ConfigError("run.heartbeat_ttl_s must be > 0 and run.max_restarts >= 0")
         for key, url in (("redis_url", self.redis_url), *(("redis_shards", u) for u in self.shard_urls())):

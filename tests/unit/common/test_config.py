@@ -37,6 +37,7 @@ def test_precedence_file_env_flags(tmp_path):
         ({"actor.id": "-2"}, "actor.id must be >= 0, or -1"),
         ({"actor.id": "-1"}, "needs learner.mode async"),
         ({"actors": "-1"}, "actors must be >= 1, or 0"),
+        ({"replay.version_wait_s": "-0.5"}, "replay.version_wait_s must be >= 0"),
     ],
 )
 def test_invalid_configs_are_rejected_clearly(overrides, message):
