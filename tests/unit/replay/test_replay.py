@@ -93,57 +93,61 @@ def _request(sock, frames, timeout_ms=5000):
 
 def test_future_versions_are_rejected_and_an_old_id_replayed_later_is_a_duplicate(store):
     replay = RunningReplay(store, **{"replay.version_wait_s": "0.3"})
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(replay.addr)
-    store.put_weights(3, b"weights of version 3")
-    eps = make_episodes("gaussian-squeeze-50", 3, store.run, actor_id=2, version=3)
-    eps[1].header["policy_version"] = 4  # no learner has published version 4
-    status = [_request(sock, [b"EP", ep.key.encode(), encode_episode(ep)])[2] for ep in eps]
-    assert status == [b"stored", b"rejected:future_version", b"stored"]
-    # it waited for version 4 in vain, once
-    assert replay.value("vast_replay_version_waits_total", outcome="timed_out") == 1
-    # the learner trains on the first one and deletes it; an attacker (or a very late resend) replays it
-    store.ensure_group()
-    entries = store.read_episodes("learner-0", 10, 100)
-    assert store.settle([(i, k) for i, _, k in entries], "consumed") == 2
-    assert _request(sock, [b"EP", eps[0].key.encode(), encode_episode(eps[0])])[2] == b"duplicate"
-    assert _stored(store) == []  # not stored again
-    ledger = store.ledger()
-    assert ledger == {
-        "accepted": 2,
-        "duplicate": 1,
-        "rejected:future_version": 1,
-        "consumed": 2,
-        "buffered": 0,
-    }
-    assert store.r.get(store.seen_key(eps[0].key)) == b"consumed"  # the episode's state in the ledger
-    sock.close(0)
-    replay.close()
+    try:
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(replay.addr)
+        store.put_weights(3, b"weights of version 3")
+        eps = make_episodes("gaussian-squeeze-50", 3, store.run, actor_id=2, version=3)
+        eps[1].header["policy_version"] = 4  # no learner has published version 4
+        status = [_request(sock, [b"EP", ep.key.encode(), encode_episode(ep)])[2] for ep in eps]
+        assert status == [b"stored", b"rejected:future_version", b"stored"]
+        # it waited for version 4 in vain, once
+        assert replay.value("vast_replay_version_waits_total", outcome="timed_out") == 1
+        # the learner trains on the first one and deletes it; an attacker (or a very late resend) replays it
+        store.ensure_group()
+        entries = store.read_episodes("learner-0", 10, 100)
+        assert store.settle([(i, k) for i, _, k in entries], "consumed") == 2
+        assert _request(sock, [b"EP", eps[0].key.encode(), encode_episode(eps[0])])[2] == b"duplicate"
+        assert _stored(store) == []  # not stored again
+        ledger = store.ledger()
+        assert ledger == {
+            "accepted": 2,
+            "duplicate": 1,
+            "rejected:future_version": 1,
+            "consumed": 2,
+            "buffered": 0,
+        }
+        assert store.r.get(store.seen_key(eps[0].key)) == b"consumed"  # the episode's state in the ledger
+        sock.close(0)
+    finally:
+        replay.close()
 
 
 def test_an_episode_of_the_version_redis_is_still_storing_waits_for_it(store):
     """The learner broadcasts a version while Redis stores it: an episode claiming the version just
     after the newest stored one waits for the copy (and is stored), one claiming more is rejected."""
     replay = RunningReplay(store, **{"replay.version_wait_s": "30"})
-    sock = zmq.Context.instance().socket(zmq.DEALER)
-    sock.setsockopt(zmq.LINGER, 0)
-    sock.connect(replay.addr)
-    store.put_weights(3, b"weights of version 3")
-    ahead, further = make_episodes("gaussian-squeeze-50", 2, store.run, actor_id=2, version=4)
-    further.header["policy_version"] = 5
-    assert _request(sock, [b"EP", further.key.encode(), encode_episode(further)])[2] == (
-        b"rejected:future_version"  # two ahead: no learner broadcasts before its previous copy is stored
-    )
-    sock.send_multipart([b"EP", ahead.key.encode(), encode_episode(ahead)])
-    assert not sock.poll(300), "no answer while version 4 is not stored"
-    store.put_weights(4, b"weights of version 4")  # the learner's copy lands
-    assert sock.poll(5000) and sock.recv_multipart()[2] == b"stored"
-    assert replay.value("vast_replay_version_waits_total", outcome="stored") == 1
-    assert replay.value("vast_replay_version_waits_total", outcome="timed_out") == 0
-    assert _stored(store) == [ahead.key]
-    sock.close(0)
-    replay.close()
+    try:
+        sock = zmq.Context.instance().socket(zmq.DEALER)
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(replay.addr)
+        store.put_weights(3, b"weights of version 3")
+        ahead, further = make_episodes("gaussian-squeeze-50", 2, store.run, actor_id=2, version=4)
+        further.header["policy_version"] = 5
+        assert _request(sock, [b"EP", further.key.encode(), encode_episode(further)])[2] == (
+            b"rejected:future_version"  # two ahead: no learner broadcasts before its previous copy is stored
+        )
+        sock.send_multipart([b"EP", ahead.key.encode(), encode_episode(ahead)])
+        assert not sock.poll(300), "no answer while version 4 is not stored"
+        store.put_weights(4, b"weights of version 4")  # the learner's copy lands
+        assert sock.poll(5000) and sock.recv_multipart()[2] == b"stored"
+        assert replay.value("vast_replay_version_waits_total", outcome="stored") == 1
+        assert replay.value("vast_replay_version_waits_total", outcome="timed_out") == 0
+        assert _stored(store) == [ahead.key]
+        sock.close(0)
+    finally:
+        replay.close()
 
 
 def test_a_message_over_the_zeromq_size_limit_drops_only_that_connection(store):
