@@ -26,10 +26,10 @@ class TorchFeatures:
 
     `sparse`, when set, holds the same dense part as sparse rows (`vast.common.sparse`), flattened over
     the leading dims: first layers then multiply only its nonzeros. Reshaping keeps it, since the rows
-    keep their order; indexing drops it.
+    keep their order; indexing drops it. So do `live_rows`, computed once and kept.
     """
 
-    __slots__ = ("dense", "onehot", "sparse")
+    __slots__ = ("dense", "onehot", "sparse", "_live")
 
     def __init__(
         self,
@@ -40,6 +40,14 @@ class TorchFeatures:
         self.dense = dense
         self.onehot = onehot
         self.sparse = sparse_rows
+        self._live: LiveRows | None | bool = False  # False: not looked for yet
+
+    def live_rows(self) -> LiveRows | None:
+        """The rows with any nonzero, compacted (`LiveRows`), once per features object; None where that
+        would not save work."""
+        if self._live is False:
+            self._live = LiveRows.of(self)
+        return self._live
 
     def with_sparse_rows(self) -> TorchFeatures:
         """These features with their dense part also held as sparse rows, when that pays (see
@@ -79,7 +87,9 @@ class TorchFeatures:
     def reshape(self, *lead: int) -> TorchFeatures:
         dense = None if self.dense is None else self.dense.reshape(*lead, self.dense.shape[-1])
         onehot = None if self.onehot is None else self.onehot.reshape(*lead)
-        return TorchFeatures(dense, onehot, self.sparse)
+        reshaped = TorchFeatures(dense, onehot, self.sparse)
+        reshaped._live = self._live
+        return reshaped
 
     def index(self, idx) -> TorchFeatures:
         """Index the leading dims (e.g. a boolean mask over (R, T))."""
@@ -91,6 +101,49 @@ class TorchFeatures:
         """Concatenate a dense prefix (e.g. the global state, broadcast over agents) before the dense part."""
         dense = prefix if self.dense is None else torch.cat([prefix, self.dense], dim=-1)
         return TorchFeatures(dense, self.onehot)
+
+
+MIN_ZERO_ROWS = 0.1  # below this share of all-zero rows, compacting costs about what it saves
+
+
+class LiveRows:
+    """The rows of features that hold a nonzero ("live"), compacted, for networks that treat rows one by one.
+
+    Why: a dead agent's observation is all zeros (Battle: most of a batch early in training), and a
+    per-agent network gives every all-zero row the same output. So the network runs on the R live rows
+    plus one zero row, and `where` puts the R + 1 outputs back in place: the same values as row by row,
+    and the gradients summed over the repeats are the same sums.
+
+    features: TorchFeatures of R + 1 flat rows (the live ones in order, then a zero row), sparse held;
+    index (R,): the live rows' flat indices; where (rows,): every row's position among the R + 1.
+    """
+
+    __slots__ = ("features", "index", "where")
+
+    def __init__(self, features: TorchFeatures, index: torch.Tensor, where: torch.Tensor):
+        self.features, self.index, self.where = features, index, where
+
+    @property
+    def n_live(self) -> int:
+        return self.index.numel()
+
+    @staticmethod
+    def of(x: TorchFeatures) -> LiveRows | None:
+        """Built from the sparse rows, which know each row's nonzeros without a scan: so only where they
+        are held (CPU learner batches of sparse domains), the input is dense only, and enough rows are
+        all zeros to pay."""
+        if x.sparse is None or x.onehot is not None or x.dense is None:
+            return None
+        rows = x.sparse.shape[0]
+        index, compact = sparse.live_rows(x.sparse)
+        r = index.numel()
+        if rows - r < MIN_ZERO_ROWS * rows:
+            return None
+        flat = x.dense.reshape(rows, -1)
+        dense = torch.cat([flat.index_select(0, index), flat.new_zeros(1, flat.shape[1])])
+        where = torch.full((rows,), r, dtype=torch.long, device=flat.device)
+        where[index] = torch.arange(r, device=flat.device)
+        return LiveRows(TorchFeatures(dense, None, compact), index, where)
 
 
 class InputLayer(nn.Module):
@@ -156,6 +209,23 @@ def per_index(network: nn.Module, obs: TorchFeatures, rows=None) -> tuple[torch.
     return tuple(table.index_select(0, index).reshape(*lead, *table.shape[1:]) for table in tables)
 
 
+def per_live_row(network: nn.Module, obs: TorchFeatures, rows=None) -> tuple[torch.Tensor, ...] | None:
+    """`rows(obs)`'s outputs (default `network.per_row`) computed on the live rows and one zero row only
+    (`LiveRows`) and gathered; None where `obs` has no live rows worth compacting. Same contract as
+    `per_index`."""
+    live = obs.live_rows()
+    if live is None:
+        return None
+    lead = obs.lead_shape
+    tables = (rows or network.per_row)(live.features)  # each (R + 1, ...)
+    return tuple(table.index_select(0, live.where).reshape(*lead, *table.shape[1:]) for table in tables)
+
+
+def per_distinct_row(network: nn.Module, obs: TorchFeatures, rows=None) -> tuple[torch.Tensor, ...] | None:
+    """`per_index` for one-hot-only observations, `per_live_row` for mostly-zero ones, else None."""
+    return per_index(network, obs, rows) or per_live_row(network, obs, rows)
+
+
 class PolicyNet(nn.Module):
     """The parameter-shared actor: softmax policy head and value head (the value head serves IL)."""
 
@@ -178,7 +248,7 @@ class PolicyNet(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """(log π(· | o_i) (..., A) with dead agents uniform, value (...)): `masked_log_probs` of
         `forward`'s logits, the softmax too taken once per index for one-hot-only observations."""
-        out = per_index(self, obs, self._log_probs_per_row) or self._log_probs_per_row(obs)
+        out = per_distinct_row(self, obs, self._log_probs_per_row) or self._log_probs_per_row(obs)
         return mask_dead(out[0], alive), out[1]
 
     def act_log_probs(self, obs: TorchFeatures, alive: torch.Tensor) -> torch.Tensor:
@@ -189,7 +259,7 @@ class PolicyNet(nn.Module):
 
     def forward(self, obs: TorchFeatures) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (logits (..., A), value (...))."""
-        out = per_index(self, obs)
+        out = per_distinct_row(self, obs)
         return self.per_row(obs) if out is None else out
 
 
@@ -205,9 +275,19 @@ def masked_log_probs(logits: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
 
 def mask_dead(log_probs: torch.Tensor, alive: torch.Tensor) -> torch.Tensor:
     """Dead agents' rows of `log_probs` replaced by the uniform distribution's −log A."""
-    # −log A as a 0-d tensor on the device: no host round trip in the learner's update
-    uniform = -torch.log(log_probs.new_tensor(float(log_probs.shape[-1])))
-    return torch.where(alive.unsqueeze(-1), log_probs, uniform)
+    return torch.where(
+        alive.unsqueeze(-1), log_probs, _uniform(log_probs.new_tensor(0.0), log_probs.shape[-1])
+    )
+
+
+def uniform_log_probs(rows: int, n_actions: int) -> torch.Tensor:
+    """(rows, A) of the uniform distribution's −log A, the very float `mask_dead` gives a dead agent."""
+    return _uniform(torch.zeros(()), n_actions).expand(rows, n_actions).clone()
+
+
+def _uniform(like: torch.Tensor, n_actions: int) -> torch.Tensor:
+    # −log A as a 0-d tensor on `like`'s device: no host round trip in the learner's update
+    return -torch.log(like.new_tensor(float(n_actions)))
 
 
 def pick_device(requested: str = "auto") -> torch.device:

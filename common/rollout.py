@@ -15,8 +15,8 @@ import numpy as np
 import torch
 
 from vast.common.episode import SCHEMA_VERSION, Episode, standard_arrays
-from vast.common.networks import PolicyNet, TorchFeatures
-from vast.envs.base import BatchedEnv, EnvSpec
+from vast.common.networks import PolicyNet, TorchFeatures, uniform_log_probs
+from vast.envs.base import BatchedEnv, EnvSpec, Features
 from vast.envs.registry import make_env
 
 
@@ -36,19 +36,48 @@ def draw_categorical(probs: torch.Tensor, generator: torch.Generator) -> torch.T
 
 
 def sample_actions(
-    policy: PolicyNet, env: BatchedEnv, generator: torch.Generator, greedy: bool = False
+    policy: PolicyNet,
+    env: BatchedEnv,
+    generator: torch.Generator,
+    greedy: bool = False,
+    active: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One action per agent per copy, sampled (or the argmax when `greedy`, drawing nothing from
-    `generator`); returns (actions, logp of taken action, alive)."""
+    `generator`); returns (actions, logp of taken action, alive).
+
+    The policy runs only on the rows whose output is used: alive agents of the copies still playing
+    (`active`, default all). A dead agent's probabilities are uniform whatever its observation, and a
+    finished copy's step is not recorded, so those rows get the uniform −log A without a forward; a
+    Battle rollout is mostly such rows (a fifth of its rows are alive agents of copies still playing,
+    at the initial policy). Actions are still drawn for every row, so the draws are the same numbers.
+    """
     alive = env.alive()
-    obs = TorchFeatures.from_numpy(env.observe())
+    features = env.observe()
+    needed = alive if active is None else alive & active[:, None]
     with torch.inference_mode():
-        log_probs = policy.act_log_probs(obs, torch.from_numpy(alive))
-        flat = log_probs.reshape(-1, log_probs.shape[-1])
+        if needed.all():
+            log_probs = policy.act_log_probs(TorchFeatures.from_numpy(features), torch.from_numpy(alive))
+            flat = log_probs.reshape(-1, log_probs.shape[-1])
+        else:
+            flat = _needed_log_probs(policy, features, needed.reshape(-1))
         actions = flat.argmax(-1) if greedy else draw_categorical(flat.exp(), generator)
         taken = flat.gather(1, actions.unsqueeze(1)).squeeze(1)
     shape = alive.shape
     return actions.reshape(shape).numpy(), taken.reshape(shape).numpy(), alive
+
+
+def _needed_log_probs(policy: PolicyNet, features: Features, needed: np.ndarray) -> torch.Tensor:
+    """Log-probabilities (rows, A) over the flattened agents: the policy's for the `needed` rows, the
+    uniform distribution's (exactly as `mask_dead` writes it) for the others."""
+    rows = np.flatnonzero(needed)
+    flat = uniform_log_probs(needed.shape[0], policy.policy_head.out_features)
+    if rows.size:
+        dense = None if features.dense is None else features.dense.reshape(-1, features.dense.shape[-1])
+        onehot = None if features.onehot is None else features.onehot.reshape(-1)
+        picked = Features(None if dense is None else dense[rows], None if onehot is None else onehot[rows])
+        everyone = torch.ones(rows.size, dtype=torch.bool)
+        flat[torch.from_numpy(rows)] = policy.act_log_probs(TorchFeatures.from_numpy(picked), everyone)
+    return flat
 
 
 def rollout(
@@ -77,7 +106,7 @@ def rollout(
         if observer is not None:
             observer(env, t)
         active = ~done
-        actions, logp, alive = sample_actions(policy, env, generator, greedy)
+        actions, logp, alive = sample_actions(policy, env, generator, greedy, active)
         buffers["actions"][:, t] = actions
         buffers["logp"][:, t] = logp
         buffers["alive"][:, t] = alive

@@ -92,6 +92,26 @@ class SparseRows:
         return SparseRows(csr, csr_t)
 
 
+def live_rows(x: SparseRows) -> tuple[torch.Tensor, SparseRows]:
+    """The rows of `x` holding a nonzero, as (their indices (R,) long, a SparseRows of R + 1 rows: those
+    rows in order, then one empty row). Cheap: the empty rows own no entries, so the nonzeros stay as
+    they are; only the transpose's row numbers are renumbered."""
+    crow, crow_t = x.csr.crow_indices(), x.csr_t.crow_indices()
+    live = crow[1:] > crow[:-1]
+    index = live.nonzero().squeeze(1)
+    rank = torch.cumsum(live, 0, dtype=torch.int32) - 1  # a live row's number among the live rows
+    r, d = index.numel(), x.shape[1]
+    crow_c = torch.cat([crow[:1], crow[1:].index_select(0, index), crow[-1:]])
+    col_t = rank.index_select(0, x.csr_t.col_indices().long())
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+        csr = torch.sparse_csr_tensor(
+            crow_c, x.csr.col_indices(), x.csr.values(), (r + 1, d), check_invariants=False
+        )
+        csr_t = torch.sparse_csr_tensor(crow_t, col_t, x.csr_t.values(), (d, r + 1), check_invariants=False)
+    return index, SparseRows(csr, csr_t)
+
+
 def linear(x: SparseRows, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """`F.linear` over sparse rows: (rows, out), differentiable in `weight` and `bias` (inputs are data)."""
     if bias is None:

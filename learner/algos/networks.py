@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from vast.common.networks import MLPTrunk, TorchFeatures, per_index
+from vast.common.networks import MLPTrunk, TorchFeatures, per_distinct_row
 
 
 class LocalQNet(nn.Module):
@@ -21,6 +21,6 @@ class LocalQNet(nn.Module):
         return (self.head(self.trunk(obs)),)
 
     def forward(self, obs: TorchFeatures) -> torch.Tensor:
-        """(..., A) local Q-values for every action (once per index for one-hot-only observations)."""
-        (q,) = per_index(self, obs) or self.per_row(obs)
+        """(..., A) local Q-values for every action (once per distinct row: `per_distinct_row`)."""
+        (q,) = per_distinct_row(self, obs) or self.per_row(obs)
         return q

@@ -43,6 +43,30 @@ class VASTNet(nn.Module):
             pre = pre + layer.onehot(obs.onehot)
         return F.elu(self.hidden(F.elu(pre)))
 
+    def live_features(
+        self, state: TorchFeatures, obs: TorchFeatures
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """`features` on distinct rows only: (h (R + M, 128), where (M·N,)), row i of the (M, N) agents
+        being h[where[i]]; None where `obs` has no `LiveRows` (then use `features`).
+
+        An agent whose observation is all zeros (dead) gets the state's part of the first layer alone,
+        the same for every such agent of a transition, so the trunk runs on the R live rows and one row
+        per transition instead of M·N rows, with the same values.
+        """
+        live = obs.live_rows()
+        layer = self.input
+        if live is None or layer.dense is None or layer.onehot is not None:
+            return None
+        weight = layer.dense.weight
+        per_state = state.dense_linear(weight[:, : self.state_dim], layer.dense.bias)  # (M, 128)
+        n = obs.lead_shape[-1]
+        pre_live = live.features.dense_linear(weight[:, self.state_dim :])[:-1]  # (R, 128), no zero row
+        pre_live = pre_live + per_state.index_select(0, torch.div(live.index, n, rounding_mode="floor"))
+        h = F.elu(self.hidden(F.elu(torch.cat([pre_live, per_state]))))
+        zero = live.where == live.n_live
+        transition = torch.div(torch.arange(live.where.numel(), device=h.device), n, rounding_mode="floor")
+        return h, torch.where(zero, live.n_live + transition, live.where)
+
     def reference_features(self, state: TorchFeatures, obs: TorchFeatures) -> torch.Tensor:
         """The same as `features`, built literally as InputLayer(obs.with_prefix(state broadcast)).
 
@@ -74,12 +98,16 @@ class MetaGradAssignment(nn.Module, Assignment):
         self.amp = getattr(cfg, "amp", "off") == "bf16"  # the trunk in bfloat16 (see PolicyGradientMethod)
         self._taken: torch.Tensor | None = None  # log X(k) with its graph, from the last `sample`
 
-    def _hidden(self, state: TorchFeatures, obs: TorchFeatures) -> torch.Tensor:
-        """VASTNet's last hidden layer (M, N, 128) in float32 (its trunk autocast under `algo.amp`); the
-        K-way head, the softmax and the sampling always run in float32."""
+    def _hidden(self, state: TorchFeatures, obs: TorchFeatures) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """VASTNet's last hidden layer in float32 (its trunk autocast under `algo.amp`), as (h, where):
+        h (R + M, 128) on distinct rows and where (M·N,) every agent's row of h (`VASTNet.live_features`),
+        or h (M·N, 128) and None. The K-way head, the softmax and the sampling always run in float32."""
         with torch.autocast(state.dense.device.type, dtype=torch.bfloat16, enabled=self.amp):
-            h = self.net.features(state, obs)
-        return h.float()
+            distinct = None if self.amp else self.net.live_features(state, obs)
+            if distinct is None:
+                h = self.net.features(state, obs)
+                return h.reshape(-1, h.shape[-1]).float(), None
+        return distinct
 
     def _chunk_rows(self, rows: int) -> int:
         if rows * self.n_subteams <= CHUNK_ELEMENTS:
@@ -90,18 +118,19 @@ class MetaGradAssignment(nn.Module, Assignment):
         self, state: TorchFeatures, obs: TorchFeatures, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """k (M, N) sampled by inverse CDF with `generator`, and the mean entropy of X (detached)."""
-        h = self._hidden(state, obs)
-        lead = h.shape[:-1]
-        h = h.reshape(-1, h.shape[-1])
-        rows = h.shape[0]
+        h, where = self._hidden(state, obs)
+        lead = obs.lead_shape
+        rows = h.shape[0] if where is None else where.numel()
         u = torch.rand((rows, 1), generator=generator, device=h.device)
         step = self._chunk_rows(rows)
         if step == rows:  # the common case: one pass, graph kept for `loss`
             logp = torch.log_softmax(self.net.out(h), dim=-1)
-            k, entropy = _inverse_cdf(logp.detach(), u)
-            self._taken = logp.gather(1, k.unsqueeze(1)).squeeze(1)
+            k, entropy = _inverse_cdf(logp.detach(), u, where)
+            self._taken = logp.gather(1, k.unsqueeze(1)).squeeze(1) if where is None else logp[where, k]
             return k.reshape(lead), entropy / rows
         # row chunks: bounded memory at very large M·N·K; log X(k) keeps h's graph, not the logits
+        if where is not None:
+            h = h.index_select(0, where)
         out = self.net.out
         self._taken, k, entropy = ChunkedTakenLogProb.apply(h, out.weight, out.bias, None, u, step)
         return k.reshape(lead), entropy / rows
@@ -129,8 +158,9 @@ class MetaGradAssignment(nn.Module, Assignment):
         if self._taken is not None:
             taken, self._taken = self._taken, None
             return meta_loss(taken, advantage)
-        h = self._hidden(state, obs)
-        h = h.reshape(-1, h.shape[-1])
+        h, where = self._hidden(state, obs)
+        if where is not None:
+            h = h.index_select(0, where)
         step = self._chunk_rows(h.shape[0])
         if step == h.shape[0]:
             logp = torch.log_softmax(self.net.out(h), dim=-1)
@@ -187,12 +217,20 @@ class ChunkedTakenLogProb(torch.autograd.Function):
         return grad_h, grad_w, grad_b, None, None, None
 
 
-def _inverse_cdf(logp: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Categorical draws from log-probabilities (rows, K) with uniforms u (rows, 1); summed entropy."""
+def _inverse_cdf(
+    logp: torch.Tensor, u: torch.Tensor, where: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Categorical draws from log-probabilities (rows, K) with uniforms u (rows, 1); summed entropy.
+    With `where`, logp holds distinct rows and row i of the draws is logp[where[i]]."""
     probs = logp.exp()
     cdf = probs.cumsum(-1)
+    if where is None:
+        entropy = -(probs * logp).sum()
+    else:
+        entropy = -(probs * logp).sum(-1).index_select(0, where).sum()
+        cdf = cdf.index_select(0, where)
     k = torch.searchsorted(cdf, u * cdf[:, -1:], right=True).squeeze(-1)
-    return k.clamp(max=logp.shape[-1] - 1), -(probs * logp).sum()
+    return k.clamp(max=logp.shape[-1] - 1), entropy
 
 
 def meta_loss(logp_taken: torch.Tensor, advantage: torch.Tensor) -> torch.Tensor:
