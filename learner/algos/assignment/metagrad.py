@@ -129,11 +129,14 @@ class MetaGradAssignment(nn.Module, Assignment):
             self._taken = logp.gather(1, k.unsqueeze(1)).squeeze(1) if where is None else logp[where, k]
             return k.reshape(lead), entropy / rows
         # row chunks: bounded memory at very large M·N·K; log X(k) keeps h's graph, not the logits
-        if where is not None:
-            h = h.index_select(0, where)
-        out = self.net.out
-        self._taken, k, entropy = ChunkedTakenLogProb.apply(h, out.weight, out.bias, None, u, step)
+        self._taken, k, entropy = self._chunked(h, where, None, u, step)
         return k.reshape(lead), entropy / rows
+
+    def _chunked(self, h, where, k, u, step):
+        out = self.net.out
+        if where is None:
+            return ChunkedTakenLogProb.apply(h, out.weight, out.bias, k, u, step)
+        return DistinctChunkedTakenLogProb.apply(h, out.weight, out.bias, where, k, u, step)
 
     def assign(self, data, generator, out):
         k, out["meta_entropy"] = self.sample(data.state_input, data.obs, generator)
@@ -159,14 +162,13 @@ class MetaGradAssignment(nn.Module, Assignment):
             taken, self._taken = self._taken, None
             return meta_loss(taken, advantage)
         h, where = self._hidden(state, obs)
-        if where is not None:
-            h = h.index_select(0, where)
-        step = self._chunk_rows(h.shape[0])
-        if step == h.shape[0]:
+        k = k.reshape(-1)
+        step = self._chunk_rows(k.numel())
+        if step == k.numel():
             logp = torch.log_softmax(self.net.out(h), dim=-1)
-            return meta_loss(logp.gather(1, k.reshape(-1, 1)).squeeze(1), advantage)
-        out = self.net.out
-        taken, _, _ = ChunkedTakenLogProb.apply(h, out.weight, out.bias, k.reshape(-1), None, step)
+            taken = logp.gather(1, k.unsqueeze(1)).squeeze(1) if where is None else logp[where, k]
+            return meta_loss(taken, advantage)
+        taken, _, _ = self._chunked(h, where, k, None, step)
         return meta_loss(taken, advantage)
 
 
@@ -215,6 +217,79 @@ class ChunkedTakenLogProb(torch.autograd.Function):
             grad_w.addmm_(grad_z.t(), h[sl])
             grad_b += grad_z.sum(0)
         return grad_h, grad_w, grad_b, None, None, None
+
+
+class DistinctChunkedTakenLogProb(torch.autograd.Function):
+    """`ChunkedTakenLogProb` over distinct rows: row i of the result is scored (and drawn) from
+    h[where[i]]. The head and its softmax run once per distinct row, in chunks of them; each chunk's
+    agents are found by one stable sort of `where`. At Battle-800 half the agents are dead, and the
+    dead agents of a transition share one row of h (`VASTNet.live_features`).
+
+    Backward sums each distinct row's incoming gradients before the product with W: the row's
+    ∂z = Σ_i g_i (onehot(k_i) − softmax(z)) = scatter(g at k) − softmax(z) · Σ_i g_i.
+    Returns (log X(k) (rows,), k (rows,), summed entropy); only the first is differentiable.
+    """
+
+    @staticmethod
+    def forward(ctx, h, weight, bias, where, k, u, step):
+        rows, n_distinct = where.shape[0], h.shape[0]
+        draw = k is None
+        if draw:
+            k = torch.empty(rows, dtype=torch.long, device=h.device)
+        taken = h.new_empty(rows)
+        entropy = h.new_zeros(())
+        order, counts, bounds = _groups(where, n_distinct, step)
+        for start, (lo, hi) in zip(range(0, n_distinct, step), bounds):
+            logp = torch.log_softmax(F.linear(h[start : start + step], weight, bias), dim=-1)
+            probs = logp.exp()
+            if draw:  # each distinct row's entropy, as often as agents share it
+                entropy -= (probs * logp).sum(-1).mul_(counts[start : start + step]).sum()
+                cdf = probs.cumsum(-1)
+            for first in range(lo, hi, step):  # the chunk's agents, at most `step` at a time
+                ids = order[first : min(first + step, hi)]
+                local = where[ids] - start
+                if draw:
+                    mine = cdf.index_select(0, local)
+                    drawn = torch.searchsorted(mine, u[ids] * mine[:, -1:], right=True).squeeze(-1)
+                    k[ids] = drawn.clamp(max=logp.shape[-1] - 1)
+                taken[ids] = logp[local, k[ids]]
+        ctx.save_for_backward(h, weight, bias, where, k, order)
+        ctx.step, ctx.bounds = step, bounds
+        ctx.mark_non_differentiable(k, entropy)
+        return taken, k, entropy
+
+    @staticmethod
+    def backward(ctx, grad_taken, _grad_k, _grad_entropy):
+        h, weight, bias, where, k, order = ctx.saved_tensors
+        step = ctx.step
+        grad_h = torch.empty_like(h)
+        grad_w, grad_b = torch.zeros_like(weight), torch.zeros_like(bias)
+        for start, (lo, hi) in zip(range(0, h.shape[0], step), ctx.bounds):
+            sl = slice(start, start + step)
+            ids = order[lo:hi]
+            local, g = where[ids] - start, grad_taken[ids]
+            grad_z = torch.log_softmax(F.linear(h[sl], weight, bias), dim=-1).exp_()
+            summed = torch.zeros(grad_z.shape[0], dtype=g.dtype, device=g.device).index_add_(0, local, g)
+            grad_z.mul_(-summed.unsqueeze(1))
+            grad_z.index_put_((local, k[ids]), g, accumulate=True)
+            torch.mm(grad_z, weight, out=grad_h[sl])
+            grad_w.addmm_(grad_z.t(), h[sl])
+            grad_b += grad_z.sum(0)
+        return grad_h, grad_w, grad_b, None, None, None, None
+
+
+def _groups(
+    where: torch.Tensor, n_distinct: int, step: int
+) -> tuple[torch.Tensor, torch.Tensor, list[tuple[int, int]]]:
+    """Rows sorted by their distinct row (stable), how many rows each distinct row has, and for every
+    chunk of `step` distinct rows the range of sorted positions whose distinct row lies in it."""
+    order = torch.argsort(where, stable=True)
+    counts = torch.bincount(where, minlength=n_distinct)
+    ends = counts.cumsum(0)
+    edges = [0, *ends[step - 1 :: step].tolist()]
+    if len(edges) <= (n_distinct - 1) // step + 1:
+        edges.append(int(ends[-1]))
+    return order, counts.to(torch.get_default_dtype()), list(zip(edges[:-1], edges[1:]))
 
 
 def _inverse_cdf(

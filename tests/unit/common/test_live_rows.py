@@ -143,3 +143,64 @@ def test_acting_runs_the_policy_on_needed_rows_and_draws_what_the_full_forward_d
     np.testing.assert_allclose(logp.reshape(-1)[needed], taken[needed], rtol=1e-6)
     uniform = full[n, 0].item()  # copy 1's first agent is dead: `mask_dead`'s −log A
     assert np.all(logp.reshape(-1)[~needed] == uniform)
+
+
+@pytest.mark.parametrize("step", [64, 100, 1300, 5000])  # chunks that split, end on, and hold all rows
+def test_chunked_log_prob_over_distinct_rows_equals_it_over_every_row(step):
+    """Large M·N·K: the head runs once per distinct row of h, chunk by chunk, with the same draws,
+    log-probabilities and entropy as the chunked path over every agent's row, and the same gradients
+    up to the order of the sums."""
+    from vast.learner.algos.assignment.metagrad import ChunkedTakenLogProb, DistinctChunkedTakenLogProb
+
+    g = torch.Generator().manual_seed(0)
+    rows, distinct, k_ways = 5000, 1300, 7
+    h = torch.randn(distinct, 16, generator=g, requires_grad=True)
+    weight = torch.randn(k_ways, 16, generator=g, requires_grad=True)
+    bias = torch.randn(k_ways, generator=g, requires_grad=True)
+    where = torch.randint(0, distinct, (rows,), generator=g)
+    where[:2000] = distinct - 1 - torch.arange(2000) % 50  # many agents share a few rows
+    u, weights = torch.rand(rows, 1, generator=g), torch.randn(rows, generator=g)
+
+    def grads(taken):
+        for x in (h, weight, bias):
+            x.grad = None
+        (taken * weights).sum().backward()
+        return [x.grad.clone() for x in (h, weight, bias)]
+
+    taken, k, entropy = DistinctChunkedTakenLogProb.apply(h, weight, bias, where, None, u, step)
+    fast = grads(taken)
+    every_taken, every_k, every_entropy = ChunkedTakenLogProb.apply(
+        h.index_select(0, where), weight, bias, None, u, step
+    )
+    slow = grads(every_taken)
+    assert torch.equal(k, every_k)
+    torch.testing.assert_close(taken, every_taken, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(entropy, every_entropy, rtol=1e-5, atol=0)
+    scored, _, _ = DistinctChunkedTakenLogProb.apply(h, weight, bias, where, every_k, None, step)
+    torch.testing.assert_close(scored, every_taken, rtol=1e-6, atol=1e-6)
+    for a, b in zip(fast, slow):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * b.abs().max().item())
+
+
+def test_metagrad_on_live_rows_draws_the_same_in_chunks(monkeypatch):
+    """The chunked path (large M·N·K) over live rows draws and scores as the single pass does."""
+    from vast.learner.algos.assignment import metagrad
+
+    torch.manual_seed(0)
+    assigner = MetaGradAssignment(SPEC, 5)
+    x = _battle_like(40, dead_share=0.7, seed=8)
+    state = TorchFeatures(torch.randn(40, SPEC.state_dim), None)
+    k_one, _ = assigner.sample(state, _held(x), torch.Generator().manual_seed(9))
+    taken_one = assigner._taken.detach()
+    monkeypatch.setattr(metagrad, "CHUNK_ELEMENTS", 64)  # chunks of 12 rows
+    k_chunks, _ = assigner.sample(state, _held(x), torch.Generator().manual_seed(9))
+    assert torch.equal(k_one, k_chunks)
+    torch.testing.assert_close(assigner._taken.detach(), taken_one, rtol=1e-6, atol=1e-6)
+    advantage = torch.randn(40, SPEC.n_agents)
+    assigner._taken = None  # score again from k, chunked
+    torch.testing.assert_close(
+        assigner.policy_loss(state, _held(x), k_chunks, advantage),
+        metagrad.meta_loss(taken_one, advantage.reshape(-1)),
+        rtol=1e-6,
+        atol=1e-7,
+    )
