@@ -17,7 +17,7 @@ from vast.common.rollout import rollout
 from vast.common.sparse import SparseRows
 from vast.envs.registry import family_module, make_env, make_spec
 from vast.learner.algos import build_algorithm
-from vast.learner.algos.assignment import count_distinct_rows
+from vast.learner.algos.assignment import count_distinct_rows, spatial
 from vast.learner.batch import Rows, TrainingBatch, build_batch, to_device
 
 METHODS = [
@@ -134,9 +134,11 @@ def test_rows_are_selected_by_host_built_indices_exactly_as_by_the_mask():
 
 @pytest.mark.parametrize("cfg", METHODS, ids=lambda c: f"{c.algo}-{c.mixer}-{c.assign}")
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_an_update_reads_nothing_back_from_the_device_until_its_results(cfg, mode):
+def test_an_update_reads_nothing_back_from_the_device_until_its_results(cfg, mode, monkeypatch):
     """(On the CPU, which stands in for the GPU here, with `sparse_inputs` off: the sparse first layers
-    read the observations on the host, which is why they are built for CPU tensors only.)"""
+    read the observations on the host, which is why they are built for CPU tensors only. For the same
+    reason Spatial's k-means takes the tensor ops, as it does for any tensor not on the CPU.)"""
+    monkeypatch.setattr(spatial, "batched_kmeans", spatial.batched_kmeans_torch)
     spec, episodes = _episodes("battle-20", 3)
     algo = build_algorithm(dataclasses.replace(cfg, sparse_inputs="off"), spec, "cpu", seed=0)
     batch = build_batch(episodes, spec, "cpu", 0)
@@ -144,6 +146,18 @@ def test_an_update_reads_nothing_back_from_the_device_until_its_results(cfg, mod
         out = algo.update(batch, mode=mode)
     assert syncs.calls == ["tolist"], syncs.calls  # the one transfer of all results (to_host)
     assert all(isinstance(v, float) for v in out.values())
+
+
+def test_spatial_kmeans_compiles_on_the_cpu_only_and_its_tensor_path_reads_nothing_back():
+    gen = torch.Generator().manual_seed(0)
+    points = torch.randint(0, 20, (6, 30, 2), generator=gen).float()
+    alive = torch.rand(6, 30, generator=gen) < 0.6
+    with HostSyncs() as syncs:
+        spatial.batched_kmeans(points, alive, 5, gen)
+    assert "numpy" in syncs.calls  # the compiled pass works on host arrays: CPU tensors only
+    with HostSyncs() as syncs:
+        spatial.batched_kmeans_torch(points, alive, 5, gen)
+    assert syncs.calls == []  # what a GPU runs: no host round trip
 
 
 def test_sparse_rows_are_never_built_from_device_tensors():

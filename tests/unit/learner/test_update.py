@@ -223,7 +223,8 @@ def test_random_assignment_ranges_over_alive_agents():
     assert set(k[100:].unique().tolist()) == {0, 1, 2, 3, 4}
 
 
-def test_batched_kmeans_recovers_separated_blobs_in_every_row():
+@pytest.mark.parametrize("kmeans", [spatial.batched_kmeans, spatial.batched_kmeans_torch])
+def test_batched_kmeans_recovers_separated_blobs_in_every_row(kmeans):
     gen = torch.Generator().manual_seed(1)
     centres = torch.tensor([[0.0, 0.0], [30.0, 0.0], [0.0, 30.0]])
     truth = torch.arange(3).repeat_interleave(8)  # 24 points, 8 per blob
@@ -232,10 +233,53 @@ def test_batched_kmeans_recovers_separated_blobs_in_every_row():
         perm = torch.randperm(24, generator=gen)
         rows.append((centres[truth[perm]] + torch.randn(24, 2, generator=gen), truth[perm]))
     points = torch.stack([p for p, _ in rows])
-    labels = spatial.batched_kmeans(points, torch.ones(16, 24, dtype=torch.bool), 3, gen)
+    labels = kmeans(points, torch.ones(16, 24, dtype=torch.bool), 3, gen)
     for (_, t), lab in zip(rows, labels):
         pairs = set(zip(t.tolist(), lab.tolist()))
         assert len(pairs) == 3  # a bijection between blobs and clusters
+
+
+def grid_rows(seed: int, m: int = 120, n: int = 300):
+    """Integer (x, y) like Battle's and Warehouse's, with the edge rows: none alive, one, fewer than K."""
+    gen = torch.Generator().manual_seed(seed)
+    points = torch.randint(0, 40, (m, n, 2), generator=gen).float()
+    alive = torch.rand(m, n, generator=gen) < 0.5
+    alive[0] = False
+    alive[1] = False
+    alive[1, 7] = True
+    alive[2] = False
+    alive[2, :10] = True
+    return points, alive
+
+
+def within_cluster_ss(points: torch.Tensor, alive: torch.Tensor, labels: torch.Tensor, k: int) -> float:
+    weights = alive.double().unsqueeze(-1)
+    onehot = torch.nn.functional.one_hot(labels, k).double() * weights  # (M, N, K) of alive points
+    counts = onehot.sum(1)  # (M, K)
+    means = (onehot.transpose(1, 2) @ points.double()) / counts.clamp(min=1).unsqueeze(-1)
+    spread = points.double() - means.gather(1, labels.unsqueeze(-1).expand(*labels.shape, 2))
+    return float(((spread**2).sum(-1) * alive).sum())
+
+
+def test_compiled_kmeans_seeds_as_the_tensor_ops_bit_for_bit_and_draws_the_same_uniforms():
+    points, alive = grid_rows(3)
+    gen_a, gen_b = torch.Generator().manual_seed(4), torch.Generator().manual_seed(4)
+    seeded = spatial.batched_kmeans(points, alive, 60, gen_a, iters=0)  # nearest seed only
+    reference = spatial.batched_kmeans_torch(points, alive, 60, gen_b, iters=0)
+    assert torch.equal(seeded[alive], reference[alive])
+    assert torch.equal(gen_a.get_state(), gen_b.get_state())  # later draws of the update are unchanged
+
+
+def test_compiled_kmeans_agrees_with_the_tensor_ops_up_to_near_ties():
+    points, alive = grid_rows(5)
+    compiled = spatial.batched_kmeans(points, alive, 60, torch.Generator().manual_seed(6))
+    tensor = spatial.batched_kmeans_torch(points, alive, 60, torch.Generator().manual_seed(6))
+    assert (compiled == tensor)[alive].double().mean() > 0.999
+    ss_compiled = within_cluster_ss(points, alive, compiled, 60)
+    ss_tensor = within_cluster_ss(points, alive, tensor, 60)
+    assert abs(ss_compiled - ss_tensor) <= 0.01 * ss_tensor
+    used = torch.tensor([len(lab[mask].unique()) for lab, mask in zip(compiled, alive)])
+    assert (used <= alive.sum(1).clamp(max=60)).all()
 
 
 def test_spatial_assignment_uses_min_k_alive_clusters_and_fixed_for_dead():
