@@ -11,7 +11,7 @@ from torch.nn import functional as F
 
 from vast.bench.learner import METHODS, make_batch
 from vast.common.networks import InputLayer, TorchFeatures
-from vast.common.sparse import MAX_DENSITY, MIN_ELEMENTS, SparseRows, linear
+from vast.common.sparse import MAX_DENSITY, MIN_ELEMENTS, SparseRows, linear, live_rows, transposed_product
 from vast.envs.registry import make_spec
 from vast.learner.algos import build_algorithm
 
@@ -89,6 +89,40 @@ def test_linear_matches_the_dense_layer_in_value_and_gradient(with_bias):
     for a, b in zip(dense, sparse):
         if a is not None:
             torch.testing.assert_close(b, a, rtol=1e-5, atol=1e-5)
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    rows=st.integers(300, 3000),
+    d=st.integers(1, 300),
+    h=st.integers(1, 160),
+    density=st.floats(0.0, MAX_DENSITY),
+    seed=st.integers(0, 2**16),
+)
+def test_the_compiled_weight_gradient_is_torchs_transposed_product(rows, d, h, density, seed):
+    x = _mostly_zero(rows, d, density, seed)
+    x[::3] = 0.0  # all-zero rows, as dead agents give
+    held = SparseRows.from_dense(x, max_density=1.0)
+    if held is None:  # too small to hold: nothing to compare
+        assert rows * d < MIN_ELEMENTS
+        return
+    grad = torch.randn(rows, h, generator=torch.Generator().manual_seed(seed + 1))
+    ours = transposed_product(held.csr, held.csr_t, grad)
+    # the same terms in the same order (rows ascending): equal up to how the CPU fuses multiply-adds
+    torch.testing.assert_close(ours, torch.mm(held.csr_t, grad), rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(ours, x.t() @ grad, rtol=1e-4, atol=1e-4)
+
+
+def test_the_weight_gradient_over_compacted_live_rows_is_the_full_one():
+    x = _mostly_zero(5000, 196, 0.3, seed=4)
+    x[torch.rand(5000, generator=torch.Generator().manual_seed(5)) < 0.6] = 0.0
+    held = SparseRows.from_dense(x, max_density=1.0)
+    index, live = live_rows(held)
+    grad = torch.randn(5000, 64, generator=torch.Generator().manual_seed(6))
+    compact_grad = torch.cat([grad.index_select(0, index), torch.zeros(1, 64)])
+    full = transposed_product(held.csr, held.csr_t, grad)
+    compact = transposed_product(live.csr, live.csr_t, compact_grad)
+    assert torch.equal(compact, full)  # zero rows add nothing: the same sums in the same order
 
 
 def test_input_layer_and_reshape_use_the_sparse_rows_and_indexing_drops_them():
